@@ -1,0 +1,76 @@
+"""modelport: continuous delivery for machine-learning models.
+
+The small public API::
+
+    import modelport
+    v = modelport.log_model(model, "iris", input_example=X[:5], metrics={"accuracy": 0.97})
+    modelport.Registry().set_alias("iris", "champion", v.version)
+    m = modelport.load_model("models:/iris@champion")
+    m.predict(X)
+
+Nothing happens at import: registries open on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelport.client import LoadedModel, Registry, VerifyReport
+from modelport.errors import ModelportError
+from modelport.flavors.python_model import ModelContext, PythonModel
+from modelport.registry.entities import AliasEvent, ModelVersion, RegisteredModel
+
+__version__ = "0.1.0"
+
+
+def log_model(
+    model: Any,
+    name: str,
+    *,
+    input_example: Any = None,
+    metrics: dict[str, float] | None = None,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+    training_data: Any = None,
+    trusted: bool = False,
+    description: str = "",
+    artifacts: dict[str, str] | None = None,
+    registry: Registry | None = None,
+) -> ModelVersion:
+    """Register ``model`` as the next version of ``name`` in the default registry."""
+    reg = registry or Registry()
+    try:
+        return reg.log_model(
+            model, name, input_example=input_example, metrics=metrics, params=params,
+            tags=tags, training_data=training_data, trusted=trusted,
+            description=description, artifacts=artifacts,
+        )
+    finally:
+        if registry is None:
+            reg.close()
+
+
+def load_model(uri: str, *, trusted: bool = False, registry: Registry | None = None) -> LoadedModel:
+    """Load ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``, ``NAME/VERSION`` or ``NAME@ALIAS``."""
+    reg = registry or Registry()
+    try:
+        return reg.load_model(uri, trusted=trusted)
+    finally:
+        if registry is None:
+            reg.close()
+
+
+__all__ = [
+    "AliasEvent",
+    "LoadedModel",
+    "ModelContext",
+    "ModelVersion",
+    "ModelportError",
+    "PythonModel",
+    "RegisteredModel",
+    "Registry",
+    "VerifyReport",
+    "__version__",
+    "load_model",
+    "log_model",
+]

@@ -1,0 +1,1 @@
+"""The ``modelport`` command line: ``modelport <noun> <verb>`` plus top-level verbs."""

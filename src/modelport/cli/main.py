@@ -1,0 +1,79 @@
+"""Entry point: global options, sub-command wiring, and turning errors into exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelport import __version__
+from modelport.cli import db as db_cli
+from modelport.cli import models as models_cli
+from modelport.cli.demo import demo
+from modelport.cli.output import error
+from modelport.cli.predict import predict
+from modelport.cli.state import State
+from modelport.errors import ModelportError
+
+app = typer.Typer(
+    name="modelport",
+    help="Continuous delivery for machine-learning models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(models_cli.app, name="models", help="Register, inspect, alias and delete models.")
+app.add_typer(db_cli.app, name="db", help="Registry database maintenance.")
+app.command()(predict)
+app.command()(demo)
+
+_debug = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"modelport {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", envvar="MODELPORT_HOME", help="Registry home folder."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = State(home=home)
+
+
+def main() -> None:
+    """Run the CLI; a modelport error becomes one line on stderr and its exit code."""
+    try:
+        app(prog_name="modelport", standalone_mode=True)
+    except ModelportError as exc:
+        if _debug:
+            traceback.print_exc()
+        error(str(exc))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        error("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

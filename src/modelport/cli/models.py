@@ -1,0 +1,231 @@
+"""``modelport models ...``: list, show, register, alias, history, verify, delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from modelport.cli.output import console, info, print_json, when
+from modelport.cli.state import state
+from modelport.datafiles import read_table
+from modelport.errors import InvalidInputError
+from modelport.registry.entities import ModelVersion
+from modelport.uri import parse_uri
+
+app = typer.Typer(no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--{what} expects KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="List this model's versions.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include deleted entries.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List models, or the versions of one model."""
+    reg = state(ctx).registry()
+    items = reg.list(name, include_deleted=all_)
+    if as_json:
+        print_json([i.to_dict() for i in items])
+        return
+    if name is None:
+        table = Table("name", "latest", "versions", "aliases", "updated (UTC)", "description")
+        for m in items:
+            aliases = ", ".join(f"{a}→{v}" for a, v in m.aliases.items())
+            table.add_row(m.name + (" (deleted)" if m.deleted_at else ""),
+                          str(m.latest_version or "-"), str(m.version_count), aliases,
+                          when(m.updated_at), m.description)
+    else:
+        table = Table("version", "flavor", "aliases", "metrics", "created (UTC)", "by", "digest")
+        for v in items:
+            metrics = ", ".join(f"{k}={val:.4g}" for k, val in v.metrics.items())
+            table.add_row(str(v.version) + (" (deleted)" if v.deleted_at else ""), v.flavor,
+                          ", ".join(v.aliases), metrics, when(v.created_at), v.created_by,
+                          v.artifact_digest[7:19])
+    console().print(table)
+
+
+def _show_version(v: ModelVersion) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        ("uri", v.uri), ("flavor", v.flavor), ("aliases", ", ".join(v.aliases) or "-"),
+        ("digest", v.artifact_digest), ("size", f"{v.artifact_size:,} bytes"),
+        ("created", f"{when(v.created_at)} UTC by {v.created_by}"),
+        ("metrics", ", ".join(f"{k}={val}" for k, val in v.metrics.items()) or "-"),
+        ("params", ", ".join(f"{k}={val}" for k, val in v.params.items()) or "-"),
+        ("tags", ", ".join(f"{k}={val}" for k, val in v.tags.items()) or "-"),
+        ("training data", (v.training_data or {}).get("fingerprint", "-")),
+        ("python", v.environment.get("python", "-")),
+        ("libraries", ", ".join(f"{k} {val}" for k, val in
+                                v.environment.get("libraries", {}).items()) or "-"),
+        ("signature", _sig_text(v.signature)),
+    ]
+    for key, value in rows:
+        table.add_row(key, str(value))
+    console().print(table)
+
+
+def _sig_text(sig: dict | None) -> str:
+    if not sig:
+        return "-"
+    inputs = sig.get("inputs", {})
+    if inputs.get("type") == "dataframe":
+        text = ", ".join(f"{c['name']}:{c['dtype']}" for c in inputs["columns"])
+    else:
+        text = f"{inputs.get('dtype')}{inputs.get('shape')}"
+    return f"inputs({text})"
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    uri: Annotated[str, typer.Argument(help="NAME, NAME/VERSION, NAME@ALIAS or models:/...")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a model (NAME) or one version (NAME/VERSION, NAME@ALIAS)."""
+    reg = state(ctx).registry()
+    parsed = parse_uri(uri)
+    if parsed.version is None and parsed.alias is None and "/" not in uri.removeprefix("models:/"):
+        model = reg.get_model(parsed.name)
+        if as_json:
+            print_json(model.to_dict())
+        else:
+            console().print(f"[bold]{model.name}[/]  latest {model.latest_version}  "
+                            f"{model.version_count} versions  aliases "
+                            + (", ".join(f"{a}→{v}" for a, v in model.aliases.items()) or "-"))
+        return
+    version = reg.get(parsed)
+    if as_json:
+        print_json(version.to_dict())
+    else:
+        _show_version(version)
+
+
+@app.command()
+def register(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    file: Annotated[Path, typer.Argument(help=".onnx, .skops, XGBoost .json/.ubj, LightGBM .txt, "
+                                               ".pkl/.joblib (with --trusted)")],
+    trusted: Annotated[bool, typer.Option("--trusted", help="Allow pickle/joblib files.")] = False,
+    input_example: Annotated[Path | None, typer.Option(
+        "--input-example", help="CSV/JSON/Parquet rows to infer the signature from.")] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", help="KEY=VALUE")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="KEY=VALUE")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE")] = None,
+    description: Annotated[str, typer.Option("--description")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a model file produced elsewhere; the flavor is detected from its content."""
+    reg = state(ctx).registry()
+    example = read_table(input_example) if input_example else None
+    metrics = {k: _number(k, v) for k, v in _pairs(metric, "metric").items()}
+    version = reg.register_file(
+        name, file, trusted=trusted, input_example=example, metrics=metrics,
+        params=_pairs(param, "param"), tags=_pairs(tag, "tag"), description=description,
+    )
+    if as_json:
+        print_json(version.to_dict())
+    else:
+        info(f"registered [bold]{version.uri}[/] ({version.flavor}, {version.artifact_digest[:19]})")
+
+
+def _number(key: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidInputError(f"--metric {key}: {value!r} is not a number") from None
+
+
+@app.command()
+def alias(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. champion.")],
+    version: Annotated[int | None, typer.Argument(help="Version to point at.")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the history).")] = "",
+    delete: Annotated[bool, typer.Option("--delete", help="Remove the alias.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Point ALIAS of NAME at VERSION (or remove it with --delete)."""
+    reg = state(ctx).registry()
+    if delete == (version is not None):
+        raise InvalidInputError("give either a VERSION or --delete")
+    if delete:
+        event = reg.delete_alias(name, alias_name, reason=reason)
+    else:
+        assert version is not None
+        event = reg.set_alias(name, alias_name, version, reason=reason)
+    if as_json:
+        print_json(event.to_dict())
+    elif delete:
+        info(f"removed {name}@{alias_name} (was version {event.from_version})")
+    else:
+        info(f"{name}@{alias_name} → version {event.to_version}"
+             + (f" (was {event.from_version})" if event.from_version else ""))
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias_name: Annotated[str | None, typer.Option("--alias", help="Only this alias.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every alias move of a model: who, when, from which version to which, why."""
+    events = state(ctx).registry().history(name, alias_name)
+    if as_json:
+        print_json([e.to_dict() for e in events])
+        return
+    table = Table("when (UTC)", "alias", "from", "to", "by", "reason")
+    for e in events:
+        table.add_row(when(e.at), e.alias, str(e.from_version or "-"),
+                      str(e.to_version or "(removed)"), e.actor, e.reason)
+    console().print(table)
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    uri: Annotated[str, typer.Argument(help="NAME/VERSION or NAME@ALIAS.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-read a version's artifact and check every file's sha256 digest."""
+    report = state(ctx).registry().verify(uri)
+    if as_json:
+        print_json({"uri": report.uri, "digest": report.digest, "files": report.files,
+                    "bytes": report.bytes, "ok": True})
+    else:
+        info(f"[green]ok[/] {report.uri}: {report.files} files, {report.bytes:,} bytes match "
+             f"{report.digest[:19]}")
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="NAME (whole model) or NAME/VERSION.")],
+    reason: Annotated[str, typer.Option("--reason")] = "",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Soft-delete a model or a version (kept in history; aliases on it are removed)."""
+    if not yes and not typer.confirm(f"delete {target}?", default=False):
+        raise typer.Exit(1)
+    state(ctx).registry().delete(target, reason=reason)
+    info(f"deleted {target}")

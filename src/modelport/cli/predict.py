@@ -1,0 +1,125 @@
+"""``modelport predict``: batch scoring of a CSV, JSON or Parquet file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from modelport.cli.output import info, print_json
+from modelport.cli.state import state
+from modelport.datafiles import SUPPORTED, count_rows, iter_table
+from modelport.errors import InvalidInputError
+
+
+def _frame(predictions: Any) -> Any:
+    import pandas as pd
+
+    if isinstance(predictions, dict):
+        return pd.DataFrame({k: list(np.asarray(v)) for k, v in predictions.items()})
+    if type(predictions).__name__ == "DataFrame":
+        return predictions
+    arr = np.asarray(predictions)
+    if arr.ndim == 2 and arr.shape[1] > 1:
+        return pd.DataFrame(arr, columns=[f"prediction_{i}" for i in range(arr.shape[1])])
+    return pd.DataFrame({"prediction": arr.reshape(len(arr), -1)[:, 0] if arr.ndim > 1 else arr})
+
+
+class _Writer:
+    """Writes prediction chunks to CSV, JSON or Parquet via a temp file and a rename."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.suffix = path.suffix.lower()
+        if self.suffix not in SUPPORTED:
+            raise InvalidInputError(f"unsupported output type {self.suffix or '(none)'}; "
+                                    f"use one of {', '.join(SUPPORTED)}")
+        self.tmp = path.with_name(f".{path.name}.partial")
+        self._parquet: Any = None
+        self._parts: list[Any] = []
+        self._first = True
+
+    def write(self, frame: Any) -> None:
+        if self.suffix == ".csv":
+            frame.to_csv(self.tmp, mode="w" if self._first else "a", header=self._first,
+                         index=False)
+        elif self.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.tmp, table.schema)
+            self._parquet.write_table(table)
+        else:
+            self._parts.append(frame)
+        self._first = False
+
+    def commit(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self.suffix == ".json":
+            import pandas as pd
+
+            frame = pd.concat(self._parts, ignore_index=True)
+            self.tmp.write_text(frame.to_json(orient="records"))
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def predict(
+    ctx: typer.Context,
+    model_uri: Annotated[str, typer.Argument(metavar="MODEL_URI",
+                                             help="models:/NAME/VERSION, NAME@ALIAS, ...")],
+    input_file: Annotated[Path, typer.Option("--input", "-i", help="CSV, JSON or Parquet.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o",
+                                                help="Where to write predictions.")] = None,
+    trusted: Annotated[bool, typer.Option("--trusted",
+                                          help="Allow models that run code (pickle, Python).")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1,
+                                            help="Rows scored per call.")] = 10_000,
+) -> None:
+    """Score a file with a registered model; predictions go to --output or stdout (JSON)."""
+    model = state(ctx).registry().load_model(model_uri, trusted=trusted)
+    total = count_rows(input_file)
+    writer = _Writer(output) if output else None
+    collected: list[Any] = []
+    done = 0
+    try:
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeRemainingColumn(), transient=True,
+                      disable=total is None or total < 5 * batch_size,
+                      console=Console(stderr=True)) as progress:
+            task = progress.add_task(f"scoring with {model.version.uri}", total=total)
+            for chunk in iter_table(input_file, batch_size):
+                frame = _frame(model.predict(chunk))
+                if writer:
+                    writer.write(frame)
+                else:
+                    collected.append(frame)
+                done += len(chunk)
+                progress.update(task, completed=done)
+        if writer:
+            writer.commit()
+    except BaseException:
+        if writer:
+            writer.abort()
+        raise
+    if writer:
+        info(f"wrote {done:,} predictions of {model.version.uri} to {output}")
+    else:
+        import pandas as pd
+
+        frame = pd.concat(collected, ignore_index=True) if collected else pd.DataFrame()
+        cols = list(frame.columns)
+        preds = frame[cols[0]].tolist() if cols == ["prediction"] else frame.to_dict("records")
+        print_json({"model": model.version.uri, "predictions": preds})

@@ -1,0 +1,357 @@
+"""``Registry``: the public face of the registry, the artifact store and the flavors.
+
+It is where a model object becomes a stored, content-addressed version (``log_model``)
+and where a version becomes a model object again (``load_model``). The registry store
+itself knows nothing of flavors or artifacts; this module ties them together.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelport.artifacts.bundle import Bundle, WrittenBundle, write_bundle
+from modelport.artifacts.store import ArtifactStore, LocalArtifactStore
+from modelport.config import Settings
+from modelport.datafiles import example_from_json, example_to_json, fingerprint
+from modelport.errors import (
+    ArtifactIntegrityError,
+    ConfigurationError,
+    InvalidInputError,
+    UntrustedModelError,
+)
+from modelport.flavors import Flavor, SavedModel, TrustPolicy, flavor_for_file, flavor_for_model
+from modelport.flavors import get_flavor as _get_flavor
+from modelport.flavors.base import Predictor, warn_on_major_mismatch
+from modelport.registry.entities import AliasEvent, ModelVersion, RegisteredModel
+from modelport.registry.store import NewVersion, RegistryStore, SqlRegistryStore
+from modelport.signature import enforce, infer_signature
+from modelport.uri import ModelURI, parse_uri, validate_name
+
+EXAMPLE_FILE = "input_example.json"
+MAX_FILE_BYTES = 4 << 30  # a model file above 4 GiB is almost surely a mistake
+
+
+class LoadedModel:
+    """A version loaded for prediction: checks input against the signature, then predicts."""
+
+    def __init__(self, version: ModelVersion, flavor: Flavor, predictor: Predictor,
+                 bundle: Bundle) -> None:
+        self.version = version
+        self.flavor = flavor
+        self.predictor = predictor
+        self._bundle = bundle
+        sig = version.signature or {}
+        self._input_schema = sig.get("inputs")
+
+    def __repr__(self) -> str:
+        return f"<LoadedModel {self.version.uri} flavor={self.flavor.name}>"
+
+    @property
+    def signature(self) -> dict[str, Any] | None:
+        """The signature recorded at registration, or None."""
+        return self.version.signature
+
+    @property
+    def native(self) -> Any:
+        """The framework's own model object (estimator, booster, session, ...)."""
+        return self.flavor.native(self.predictor)
+
+    @property
+    def input_example(self) -> Any:
+        """The input example stored with the version, or None."""
+        if EXAMPLE_FILE not in self._bundle.manifest["files"]:
+            return None
+        return example_from_json(self._bundle.read(EXAMPLE_FILE))
+
+    def validate(self, data: Any) -> Any:
+        """``data`` checked and converted to the signature's layout."""
+        return enforce(self._input_schema, data)
+
+    def predict(self, data: Any) -> Any:
+        """Predictions for ``data`` after checking it against the signature."""
+        return self.predictor.predict(enforce(self._input_schema, data))
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Outcome of re-reading a version's artifact."""
+
+    uri: str
+    digest: str
+    files: int
+    bytes: int
+
+
+class Registry:
+    """Models, versions and aliases in a registry database plus an artifact store.
+
+    ``Registry()`` opens the embedded default under ``MODELPORT_HOME`` (SQLite and a
+    local folder); pass ``database_url`` (e.g. PostgreSQL) or ``artifacts`` to change.
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        database_url: str | None = None,
+        artifacts: str | None = None,
+        settings: Settings | None = None,
+        store: RegistryStore | None = None,
+        artifact_store: ArtifactStore | None = None,
+    ) -> None:
+        self.settings = settings or Settings.load(home, database_url, artifacts)
+        self.store: RegistryStore = store or SqlRegistryStore.from_url(self.settings.database_url)
+        self.artifacts: ArtifactStore = artifact_store or _artifact_store(self.settings.artifacts)
+
+    def close(self) -> None:
+        """Release database connections."""
+        close = getattr(self.store, "close", None)
+        if close:
+            close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------------------
+
+    def log_model(
+        self,
+        model: Any,
+        name: str,
+        *,
+        input_example: Any = None,
+        metrics: dict[str, float] | None = None,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+        training_data: Any = None,
+        trusted: bool = False,
+        description: str = "",
+        artifacts: dict[str, str] | None = None,
+    ) -> ModelVersion:
+        """Store ``model`` as the next version of ``name`` and return that version."""
+        validate_name(name)
+        flavor = flavor_for_model(model, trusted=trusted)
+        if artifacts and flavor.name != "python":
+            raise InvalidInputError("artifacts= is only for modelport.PythonModel models")
+        saved = flavor.save(model, artifacts) if artifacts else flavor.save(model)  # type: ignore[call-arg]
+        signature = None
+        if input_example is not None:
+            output = _predict_example(model, flavor, saved, input_example, trusted)
+            signature = infer_signature(input_example, output)
+        return self._register(
+            name, flavor, saved, signature=signature, input_example=input_example,
+            metrics=metrics, params=params, tags=tags, description=description,
+            training_data=fingerprint(training_data) if training_data is not None else None,
+        )
+
+    def register_file(
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        *,
+        trusted: bool = False,
+        input_example: Any = None,
+        metrics: dict[str, float] | None = None,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Register a model file made elsewhere, detecting its flavor from the content."""
+        validate_name(name)
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidInputError(f"model file not found: {p}")
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise InvalidInputError(f"{p.name} is larger than {MAX_FILE_BYTES >> 30} GiB")
+        data = p.read_bytes()
+        flavor = flavor_for_file(data, p.suffix)
+        if flavor.runs_code and not trusted:
+            raise UntrustedModelError(
+                f"{p.name} is a {flavor.name} file: loading it runs arbitrary code. "
+                "Register it with --trusted (trusted=True) only if you trust its source"
+            )
+        saved = flavor.from_file(data, p.suffix.lower())
+        predictor = flavor.validate(saved, self._policy(trusted))
+        signature = None
+        if input_example is not None:
+            signature = infer_signature(input_example, predictor.predict(input_example))
+        return self._register(
+            name, flavor, saved, signature=signature, input_example=input_example,
+            metrics=metrics, params=params, tags={**(tags or {}), "source_file": p.name},
+            description=description, training_data=None,
+        )
+
+    def _register(
+        self, name: str, flavor: Flavor, saved: SavedModel, *, signature: dict[str, Any] | None,
+        input_example: Any, metrics: dict[str, float] | None, params: dict[str, Any] | None,
+        tags: dict[str, str] | None, description: str, training_data: dict[str, Any] | None,
+    ) -> ModelVersion:
+        files = dict(saved.files)
+        if input_example is not None:
+            files[EXAMPLE_FILE] = example_to_json(input_example)
+        libraries = flavor.library_versions()
+        written: WrittenBundle = write_bundle(
+            self.artifacts, files,
+            {"flavor": flavor.name, "flavor_meta": saved.meta, "libraries": libraries,
+             "signature": signature},
+        )
+        new = NewVersion(
+            flavor=flavor.name,
+            artifact_digest=written.digest,
+            artifact_size=written.size,
+            created_by=self.settings.user,
+            signature=signature,
+            metrics=_check_metrics(metrics),
+            params=_jsonable(params or {}, "params"),
+            tags=_check_tags(tags),
+            training_data=training_data,
+            environment={"python": platform.python_version(), "libraries": libraries,
+                         "platform": platform.platform(terse=True)},
+            description=description,
+        )
+        try:
+            return self.store.create_version(name, new)
+        except BaseException:
+            # Leave no orphan: remove blobs this call created, unless a concurrent
+            # registration of identical content has referenced them meanwhile.
+            if not _safe_in_use(self.store, written.digest):
+                for digest in written.created:
+                    self.artifacts.delete(digest)
+            raise
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, uri: str | ModelURI) -> ModelVersion:
+        """The version a URI points to (``iris/3``, ``iris@champion``, ``models:/iris/3``)."""
+        return self.store.resolve(uri if isinstance(uri, ModelURI) else parse_uri(uri))
+
+    def get_model(self, name: str) -> RegisteredModel:
+        """The registered model ``name``."""
+        return self.store.get_model(name)
+
+    def list(self, name: str | None = None, *, include_deleted: bool = False) -> list[Any]:
+        """All models, or all versions of model ``name`` (newest first)."""
+        if name is None:
+            return self.store.list_models(include_deleted)
+        return self.store.list_versions(name, include_deleted)
+
+    def history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        """Every alias move of ``name`` (or of one alias), oldest first."""
+        return self.store.alias_history(name, alias)
+
+    def load_model(self, uri: str | ModelURI, *, trusted: bool = False) -> LoadedModel:
+        """Load a version for prediction; its artifact is digest-checked on the way."""
+        version = self.get(uri)
+        bundle = Bundle(self.artifacts, version.artifact_digest)
+        if bundle.flavor != version.flavor:
+            raise ArtifactIntegrityError(
+                f"{version.uri}: the registry says flavor {version.flavor!r} but the artifact "
+                f"says {bundle.flavor!r}"
+            )
+        flavor = _get_flavor(version.flavor)
+        warn_on_major_mismatch(bundle.manifest.get("libraries") or {},
+                               flavor.library_versions(), version.uri)
+        predictor = flavor.load(bundle, self._policy(trusted))
+        return LoadedModel(version, flavor, predictor, bundle)
+
+    def verify(self, uri: str | ModelURI) -> VerifyReport:
+        """Re-read every file of a version's artifact, checking each digest."""
+        version = self.get(uri)
+        bundle = Bundle(self.artifacts, version.artifact_digest)
+        size = bundle.verify()
+        return VerifyReport(version.uri, version.artifact_digest, len(bundle.names()), size)
+
+    # -- aliases and deletes ------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> AliasEvent:
+        """Point ``alias`` of ``name`` at ``version`` (recorded with who and why)."""
+        return self.store.set_alias(name, alias, version, self.settings.user, reason)
+
+    def delete_alias(self, name: str, alias: str, *, reason: str = "") -> AliasEvent:
+        """Remove an alias (recorded in its history)."""
+        return self.store.delete_alias(name, alias, self.settings.user, reason)
+
+    def delete(self, target: str, *, reason: str = "") -> None:
+        """Soft-delete a model (``iris``) or one version (``iris/3``)."""
+        uri = parse_uri(target)
+        if uri.alias is not None:
+            raise InvalidInputError("delete a model (NAME) or a version (NAME/VERSION), not an alias")
+        if uri.version is None:
+            self.store.delete_model(uri.name, self.settings.user, reason)
+        else:
+            self.store.delete_version(uri.name, uri.version, self.settings.user, reason)
+
+    def _policy(self, trusted: bool) -> TrustPolicy:
+        return TrustPolicy(trusted=trusted, trusted_types=self.settings.trusted_types)
+
+
+def _artifact_store(location: str) -> ArtifactStore:
+    if "://" in location and not location.startswith("file://"):
+        raise ConfigurationError(
+            f"artifact location {location!r}: only local folders are supported in this release"
+        )
+    return LocalArtifactStore(location.removeprefix("file://"))
+
+
+def _safe_in_use(store: RegistryStore, digest: str) -> bool:
+    try:
+        return store.digest_in_use(digest)
+    except Exception:  # the database may be what failed; keep the blobs rather than guess
+        return True
+
+
+def _predict_example(model: Any, flavor: Flavor, saved: SavedModel, example: Any,
+                     trusted: bool) -> Any:
+    """The model's output on its input example, used to infer the output schema."""
+    predict = getattr(model, "predict", None)
+    if callable(predict):
+        try:
+            return predict(example)
+        except Exception as exc:  # the user's model: any failure is a bad example
+            raise InvalidInputError(f"the model cannot predict on input_example: {exc}") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return flavor.validate(saved, TrustPolicy(trusted=trusted)).predict(example)
+
+
+def _check_metrics(metrics: dict[str, float] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in (metrics or {}).items():
+        if not isinstance(key, str) or not key:
+            raise InvalidInputError(f"metric names must be non-empty strings, got {key!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"metric {key!r} is not a number: {value!r}") from None
+        if not math.isfinite(number):
+            raise InvalidInputError(f"metric {key!r} is not finite: {value!r}")
+        out[key] = number
+    return out
+
+
+def _check_tags(tags: dict[str, str] | None) -> dict[str, str]:
+    out = {}
+    for key, value in (tags or {}).items():
+        if not isinstance(key, str) or not key or len(key) > 250:
+            raise InvalidInputError(f"tag names must be strings of 1-250 characters, got {key!r}")
+        out[key] = str(value)
+    return out
+
+
+def _jsonable(value: dict[str, Any], what: str) -> dict[str, Any]:
+    import orjson
+
+    try:
+        return orjson.loads(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY
+                                         | orjson.OPT_NON_STR_KEYS))
+    except TypeError as exc:
+        raise InvalidInputError(f"{what} must be JSON-serialisable: {exc}") from exc

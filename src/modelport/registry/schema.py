@@ -1,0 +1,91 @@
+"""The registry's tables, as SQLAlchemy Core metadata shared by the store and Alembic.
+
+The database guards the invariants itself: one row per ``(model, version)`` and per
+``(model, alias)``, so a bug or a race in code can never create duplicates.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+UTCDateTime = sa.DateTime(timezone=True)
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("tags", JSONType, nullable=False, default=dict),
+    # Next version number to hand out; bumped inside the registering transaction so
+    # numbers are gapless and never reused, even after deletes.
+    sa.Column("next_version", sa.Integer, nullable=False, default=1),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("deleted_at", UTCDateTime, nullable=True),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("registered_models.id"), nullable=False
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("flavor", sa.String(32), nullable=False),
+    sa.Column("artifact_digest", sa.String(71), nullable=False, index=True),
+    sa.Column("artifact_size", sa.BigInteger, nullable=False),
+    sa.Column("signature", JSONType, nullable=True),
+    sa.Column("metrics", JSONType, nullable=False, default=dict),
+    sa.Column("params", JSONType, nullable=False, default=dict),
+    sa.Column("tags", JSONType, nullable=False, default=dict),
+    sa.Column("training_data", JSONType, nullable=True),
+    sa.Column("environment", JSONType, nullable=False, default=dict),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("deleted_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("registered_models.id"), nullable=False
+    ),
+    sa.Column("alias", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(128), nullable=False),
+    sa.UniqueConstraint("model_id", "alias", name="uq_model_aliases_model_alias"),
+)
+
+alias_events = sa.Table(
+    "alias_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "model_id", sa.Integer, sa.ForeignKey("registered_models.id"), nullable=False
+    ),
+    sa.Column("alias", sa.String(128), nullable=False),
+    sa.Column("from_version", sa.Integer, nullable=True),
+    sa.Column("to_version", sa.Integer, nullable=True),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_alias_events_model_alias", "model_id", "alias", "id"),
+)

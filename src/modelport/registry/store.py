@@ -1,0 +1,524 @@
+"""The SQL registry store: transactional reads and writes of models, versions and aliases.
+
+Every write is one transaction. Version numbers come from a per-model counter bumped
+inside the registering transaction (an ``UPDATE ... RETURNING`` that locks the model's
+row on PostgreSQL and runs under SQLite's write lock), so concurrent registrations get
+distinct, gapless numbers, and a failed registration gives its number back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.exc import OperationalError
+
+from modelport.errors import (
+    AliasNotFoundError,
+    ConfigurationError,
+    ModelNotFoundError,
+    VersionNotFoundError,
+)
+from modelport.registry import db
+from modelport.registry.entities import AliasEvent, ModelVersion, RegisteredModel
+from modelport.registry.schema import alias_events, model_aliases, model_versions
+from modelport.registry.schema import registered_models as models_t
+from modelport.uri import ModelURI, validate_alias, validate_name
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """Everything a caller supplies to create a version; the store adds name and number."""
+
+    flavor: str
+    artifact_digest: str
+    artifact_size: int
+    created_by: str
+    signature: dict[str, Any] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    training_data: dict[str, Any] | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+class RegistryStore(Protocol):
+    """What the rest of modelport needs from a registry backend."""
+
+    def create_version(self, name: str, new: NewVersion) -> ModelVersion: ...
+    def get_model(self, name: str) -> RegisteredModel: ...
+    def list_models(self, include_deleted: bool = False) -> list[RegisteredModel]: ...
+    def get_version(self, name: str, version: int) -> ModelVersion: ...
+    def list_versions(self, name: str, include_deleted: bool = False) -> list[ModelVersion]: ...
+    def resolve(self, uri: ModelURI) -> ModelVersion: ...
+    def set_alias(
+        self, name: str, alias: str, version: int, actor: str, reason: str = ""
+    ) -> AliasEvent: ...
+    def delete_alias(self, name: str, alias: str, actor: str, reason: str = "") -> AliasEvent: ...
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]: ...
+    def delete_version(self, name: str, version: int, actor: str, reason: str = "") -> None: ...
+    def delete_model(self, name: str, actor: str, reason: str = "") -> None: ...
+    def update_model(
+        self, name: str, description: str | None = None, tags: dict[str, str] | None = None
+    ) -> RegisteredModel: ...
+    def digest_in_use(self, digest: str) -> bool: ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class SqlRegistryStore:
+    """Registry backend on SQLAlchemy Core: SQLite (embedded) or PostgreSQL (teams)."""
+
+    def __init__(self, engine: Engine, *, migrate: bool = True) -> None:
+        self.engine = engine
+        if migrate:
+            db.ensure_schema(engine)
+
+    @classmethod
+    def from_url(cls, url: str, *, migrate: bool = True) -> SqlRegistryStore:
+        """Open (and, by default, migrate) the registry database at ``url``."""
+        return cls(db.create_engine(url), migrate=migrate)
+
+    def close(self) -> None:
+        """Release the engine's connections."""
+        self.engine.dispose()
+
+    # -- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except OperationalError as exc:
+            raise ConfigurationError(f"registry database unavailable: {exc.orig}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with (
+                self.engine.connect().execution_options(modelport_write=True) as conn,
+                conn.begin(),
+            ):
+                yield conn
+        except OperationalError as exc:
+            raise ConfigurationError(f"registry database unavailable: {exc.orig}") from exc
+
+    # -- models -------------------------------------------------------------------------
+
+    def _model_row(
+        self, conn: Connection, name: str, *, lock: bool = False, deleted_ok: bool = False
+    ) -> RowMapping:
+        validate_name(name)
+        q = sa.select(models_t).where(models_t.c.name == name)
+        if lock:
+            q = q.with_for_update()
+        row = conn.execute(q).mappings().first()
+        if row is None or (row["deleted_at"] is not None and not deleted_ok):
+            raise ModelNotFoundError(f"no model named {name!r}", name=name)
+        return row
+
+    def _ensure_model(self, conn: Connection, name: str, now: datetime) -> RowMapping:
+        """Create the model row if missing (race-free), revive it if soft-deleted."""
+        validate_name(name)
+        dialect = conn.dialect.name
+        values = {
+            "name": name,
+            "description": "",
+            "tags": {},
+            "next_version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if dialect in ("postgresql", "sqlite"):
+            insert_fn: Any = _dialect_insert(dialect)
+            conn.execute(insert_fn(models_t).values(**values).on_conflict_do_nothing())
+        elif conn.execute(sa.select(models_t.c.id).where(models_t.c.name == name)).first() is None:
+            conn.execute(sa.insert(models_t).values(**values))
+        row = self._model_row(conn, name, lock=True, deleted_ok=True)
+        if row["deleted_at"] is not None:
+            conn.execute(
+                sa.update(models_t).where(models_t.c.id == row["id"]).values(deleted_at=None)
+            )
+            row = self._model_row(conn, name, lock=True)
+        return row
+
+    def get_model(self, name: str) -> RegisteredModel:
+        """The registered model ``name`` with its latest version and aliases."""
+        with self._read() as conn:
+            row = self._model_row(conn, name)
+            return self._models_from_rows(conn, [row])[0]
+
+    def list_models(self, include_deleted: bool = False) -> list[RegisteredModel]:
+        """All registered models, by name."""
+        with self._read() as conn:
+            q = sa.select(models_t).order_by(models_t.c.name)
+            if not include_deleted:
+                q = q.where(models_t.c.deleted_at.is_(None))
+            rows = list(conn.execute(q).mappings())
+            return self._models_from_rows(conn, rows)
+
+    def _models_from_rows(self, conn: Connection, rows: list[RowMapping]) -> list[RegisteredModel]:
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        live = model_versions.c.deleted_at.is_(None)
+        stats = {
+            mid: (latest, count)
+            for mid, latest, count in conn.execute(
+                sa.select(
+                    model_versions.c.model_id,
+                    sa.func.max(model_versions.c.version),
+                    sa.func.count(),
+                )
+                .where(live, model_versions.c.model_id.in_(ids))
+                .group_by(model_versions.c.model_id)
+            )
+        }
+        aliases: dict[int, dict[str, int]] = {}
+        for mid, alias, version in conn.execute(
+            sa.select(model_aliases.c.model_id, model_aliases.c.alias, model_aliases.c.version)
+            .where(model_aliases.c.model_id.in_(ids))
+            .order_by(model_aliases.c.alias)
+        ):
+            aliases.setdefault(mid, {})[alias] = version
+        return [
+            RegisteredModel(
+                name=r["name"],
+                description=r["description"],
+                tags=dict(r["tags"] or {}),
+                created_at=_utc(r["created_at"]),  # type: ignore[arg-type]
+                updated_at=_utc(r["updated_at"]),  # type: ignore[arg-type]
+                latest_version=stats.get(r["id"], (None, 0))[0],
+                version_count=stats.get(r["id"], (None, 0))[1],
+                aliases=aliases.get(r["id"], {}),
+                deleted_at=_utc(r["deleted_at"]),
+            )
+            for r in rows
+        ]
+
+    def update_model(
+        self, name: str, description: str | None = None, tags: dict[str, str] | None = None
+    ) -> RegisteredModel:
+        """Change a model's description or tags (versions themselves never change)."""
+        with self._write() as conn:
+            row = self._model_row(conn, name, lock=True)
+            values: dict[str, Any] = {"updated_at": _now()}
+            if description is not None:
+                values["description"] = description
+            if tags is not None:
+                values["tags"] = {**(row["tags"] or {}), **tags}
+            conn.execute(sa.update(models_t).where(models_t.c.id == row["id"]).values(**values))
+        return self.get_model(name)
+
+    # -- versions -----------------------------------------------------------------------
+
+    def create_version(self, name: str, new: NewVersion) -> ModelVersion:
+        """Register a new version of ``name`` (creating the model if needed)."""
+        now = _now()
+        with self._write() as conn:
+            model = self._ensure_model(conn, name, now)
+            next_version = conn.execute(
+                sa.update(models_t)
+                .where(models_t.c.id == model["id"])
+                .values(next_version=models_t.c.next_version + 1, updated_at=now)
+                .returning(models_t.c.next_version)
+            ).scalar_one()
+            version = next_version - 1
+            conn.execute(
+                sa.insert(model_versions).values(
+                    model_id=model["id"],
+                    version=version,
+                    created_at=now,
+                    **{k: v for k, v in new.__dict__.items()},
+                )
+            )
+        return ModelVersion(name=name, version=version, created_at=now, **new.__dict__)
+
+    def _version_row(
+        self, conn: Connection, model_id: int, name: str, version: int
+    ) -> RowMapping:
+        row = (
+            conn.execute(
+                sa.select(model_versions).where(
+                    model_versions.c.model_id == model_id, model_versions.c.version == version
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise VersionNotFoundError(f"model {name!r} has no version {version}")
+        if row["deleted_at"] is not None:
+            raise VersionNotFoundError(
+                f"{name}/{version} was deleted at {_utc(row['deleted_at']):%Y-%m-%d %H:%M:%S} UTC"
+            )
+        return row
+
+    def _to_version(
+        self, row: RowMapping, name: str, aliases: tuple[str, ...] = ()
+    ) -> ModelVersion:
+        return ModelVersion(
+            name=name,
+            version=row["version"],
+            flavor=row["flavor"],
+            artifact_digest=row["artifact_digest"],
+            artifact_size=row["artifact_size"],
+            signature=row["signature"],
+            metrics=row["metrics"] or {},
+            params=row["params"] or {},
+            tags=row["tags"] or {},
+            training_data=row["training_data"],
+            environment=row["environment"] or {},
+            description=row["description"],
+            created_at=_utc(row["created_at"]),  # type: ignore[arg-type]
+            created_by=row["created_by"],
+            deleted_at=_utc(row["deleted_at"]),
+            aliases=aliases,
+        )
+
+    def _aliases_of(self, conn: Connection, model_id: int, version: int) -> tuple[str, ...]:
+        return tuple(
+            conn.execute(
+                sa.select(model_aliases.c.alias)
+                .where(model_aliases.c.model_id == model_id, model_aliases.c.version == version)
+                .order_by(model_aliases.c.alias)
+            ).scalars()
+        )
+
+    def get_version(self, name: str, version: int) -> ModelVersion:
+        """Version ``version`` of ``name``; deleted versions are not found."""
+        with self._read() as conn:
+            model = self._model_row(conn, name)
+            row = self._version_row(conn, model["id"], name, version)
+            return self._to_version(row, name, self._aliases_of(conn, model["id"], version))
+
+    def list_versions(self, name: str, include_deleted: bool = False) -> list[ModelVersion]:
+        """All versions of ``name``, newest first."""
+        with self._read() as conn:
+            model = self._model_row(conn, name)
+            q = (
+                sa.select(model_versions)
+                .where(model_versions.c.model_id == model["id"])
+                .order_by(model_versions.c.version.desc())
+            )
+            if not include_deleted:
+                q = q.where(model_versions.c.deleted_at.is_(None))
+            by_version: dict[int, list[str]] = {}
+            for alias, ver in conn.execute(
+                sa.select(model_aliases.c.alias, model_aliases.c.version)
+                .where(model_aliases.c.model_id == model["id"])
+                .order_by(model_aliases.c.alias)
+            ):
+                by_version.setdefault(ver, []).append(alias)
+            return [
+                self._to_version(r, name, tuple(by_version.get(r["version"], ())))
+                for r in conn.execute(q).mappings()
+            ]
+
+    def resolve(self, uri: ModelURI) -> ModelVersion:
+        """The version a URI points to: by number, by alias, or the newest live one."""
+        with self._read() as conn:
+            model = self._model_row(conn, uri.name)
+            version = uri.version
+            if uri.alias is not None:
+                version = conn.execute(
+                    sa.select(model_aliases.c.version).where(
+                        model_aliases.c.model_id == model["id"],
+                        model_aliases.c.alias == uri.alias,
+                    )
+                ).scalar()
+                if version is None:
+                    raise AliasNotFoundError(f"model {uri.name!r} has no alias {uri.alias!r}")
+            elif version is None:
+                version = conn.execute(
+                    sa.select(sa.func.max(model_versions.c.version)).where(
+                        model_versions.c.model_id == model["id"],
+                        model_versions.c.deleted_at.is_(None),
+                    )
+                ).scalar()
+                if version is None:
+                    raise VersionNotFoundError(f"model {uri.name!r} has no live versions")
+            row = self._version_row(conn, model["id"], uri.name, version)
+            return self._to_version(row, uri.name, self._aliases_of(conn, model["id"], version))
+
+    def digest_in_use(self, digest: str) -> bool:
+        """Whether any version (live or deleted) references this artifact digest."""
+        with self._read() as conn:
+            return (
+                conn.execute(
+                    sa.select(model_versions.c.id)
+                    .where(model_versions.c.artifact_digest == digest)
+                    .limit(1)
+                ).first()
+                is not None
+            )
+
+    # -- aliases ------------------------------------------------------------------------
+
+    def set_alias(
+        self, name: str, alias: str, version: int, actor: str, reason: str = ""
+    ) -> AliasEvent:
+        """Point ``alias`` at ``version``, recording who moved it, from where, and why."""
+        validate_alias(alias)
+        with self._write() as conn:
+            model = self._model_row(conn, name, lock=True)
+            self._version_row(conn, model["id"], name, version)
+            current = self._alias_version(conn, model["id"], alias)
+            now = _now()
+            if current is None:
+                conn.execute(
+                    sa.insert(model_aliases).values(
+                        model_id=model["id"], alias=alias, version=version,
+                        updated_at=now, updated_by=actor,
+                    )
+                )
+            elif current != version:
+                conn.execute(
+                    sa.update(model_aliases)
+                    .where(model_aliases.c.model_id == model["id"], model_aliases.c.alias == alias)
+                    .values(version=version, updated_at=now, updated_by=actor)
+                )
+            else:
+                last = self._events(conn, model["id"], name, alias)
+                if last:
+                    return last[-1]
+            return self._record(conn, model["id"], name, alias, current, version, actor, reason, now)
+
+    def delete_alias(self, name: str, alias: str, actor: str, reason: str = "") -> AliasEvent:
+        """Remove ``alias``; the removal is kept in the alias history."""
+        validate_alias(alias)
+        with self._write() as conn:
+            model = self._model_row(conn, name, lock=True)
+            current = self._alias_version(conn, model["id"], alias)
+            if current is None:
+                raise AliasNotFoundError(f"model {name!r} has no alias {alias!r}")
+            conn.execute(
+                sa.delete(model_aliases).where(
+                    model_aliases.c.model_id == model["id"], model_aliases.c.alias == alias
+                )
+            )
+            return self._record(
+                conn, model["id"], name, alias, current, None, actor, reason, _now()
+            )
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        """Every move of ``alias`` (or of all aliases of ``name``), oldest first."""
+        if alias is not None:
+            validate_alias(alias)
+        with self._read() as conn:
+            model = self._model_row(conn, name, deleted_ok=True)
+            return self._events(conn, model["id"], name, alias)
+
+    def _alias_version(self, conn: Connection, model_id: int, alias: str) -> int | None:
+        return conn.execute(
+            sa.select(model_aliases.c.version).where(
+                model_aliases.c.model_id == model_id, model_aliases.c.alias == alias
+            )
+        ).scalar()
+
+    def _events(
+        self, conn: Connection, model_id: int, name: str, alias: str | None
+    ) -> list[AliasEvent]:
+        q = sa.select(alias_events).where(alias_events.c.model_id == model_id)
+        if alias is not None:
+            q = q.where(alias_events.c.alias == alias)
+        return [
+            AliasEvent(
+                id=r["id"], name=name, alias=r["alias"], from_version=r["from_version"],
+                to_version=r["to_version"], actor=r["actor"], reason=r["reason"],
+                at=_utc(r["at"]),  # type: ignore[arg-type]
+            )
+            for r in conn.execute(q.order_by(alias_events.c.id)).mappings()
+        ]
+
+    def _record(
+        self, conn: Connection, model_id: int, name: str, alias: str,
+        from_version: int | None, to_version: int | None, actor: str, reason: str, at: datetime,
+    ) -> AliasEvent:
+        event_id = conn.execute(
+            sa.insert(alias_events)
+            .values(
+                model_id=model_id, alias=alias, from_version=from_version,
+                to_version=to_version, actor=actor, reason=reason, at=at,
+            )
+            .returning(alias_events.c.id)
+        ).scalar_one()
+        return AliasEvent(event_id, name, alias, from_version, to_version, actor, reason, at)
+
+    # -- soft delete --------------------------------------------------------------------
+
+    def delete_version(self, name: str, version: int, actor: str, reason: str = "") -> None:
+        """Soft-delete a version; aliases pointing at it are removed (and recorded)."""
+        with self._write() as conn:
+            model = self._model_row(conn, name, lock=True)
+            self._version_row(conn, model["id"], name, version)
+            now = _now()
+            self._drop_aliases(conn, model["id"], name, actor, reason or "version deleted", now,
+                               version=version)
+            conn.execute(
+                sa.update(model_versions)
+                .where(model_versions.c.model_id == model["id"],
+                       model_versions.c.version == version)
+                .values(deleted_at=now)
+            )
+
+    def delete_model(self, name: str, actor: str, reason: str = "") -> None:
+        """Soft-delete a model and all its versions; its aliases are removed (and recorded)."""
+        with self._write() as conn:
+            model = self._model_row(conn, name, lock=True)
+            now = _now()
+            self._drop_aliases(conn, model["id"], name, actor, reason or "model deleted", now)
+            conn.execute(
+                sa.update(model_versions)
+                .where(model_versions.c.model_id == model["id"],
+                       model_versions.c.deleted_at.is_(None))
+                .values(deleted_at=now)
+            )
+            conn.execute(
+                sa.update(models_t).where(models_t.c.id == model["id"])
+                .values(deleted_at=now, updated_at=now)
+            )
+
+    def _drop_aliases(
+        self, conn: Connection, model_id: int, name: str, actor: str, reason: str,
+        now: datetime, version: int | None = None,
+    ) -> None:
+        q = sa.select(model_aliases.c.alias, model_aliases.c.version).where(
+            model_aliases.c.model_id == model_id
+        )
+        if version is not None:
+            q = q.where(model_aliases.c.version == version)
+        for alias, ver in list(conn.execute(q)):
+            conn.execute(
+                sa.delete(model_aliases).where(
+                    model_aliases.c.model_id == model_id, model_aliases.c.alias == alias
+                )
+            )
+            self._record(conn, model_id, name, alias, ver, None, actor, reason, now)
+
+
+def _dialect_insert(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+__all__ = ["NewVersion", "RegistryStore", "SqlRegistryStore"]
