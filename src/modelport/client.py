@@ -23,6 +23,7 @@ from modelport.errors import (
     ArtifactIntegrityError,
     ConfigurationError,
     InvalidInputError,
+    ModelportError,
     UntrustedModelError,
 )
 from modelport.flavors import Flavor, SavedModel, TrustPolicy, flavor_for_file, flavor_for_model
@@ -145,7 +146,7 @@ class Registry:
         saved = flavor.save(model, artifacts) if artifacts else flavor.save(model)  # type: ignore[call-arg]
         signature = None
         if input_example is not None:
-            output = _predict_example(model, flavor, saved, input_example, trusted)
+            output = _predict_example(model, flavor, saved, input_example)
             signature = infer_signature(input_example, output)
         return self._register(
             name, flavor, saved, signature=signature, input_example=input_example,
@@ -284,7 +285,9 @@ class Registry:
         """Soft-delete a model (``iris``) or one version (``iris/3``)."""
         uri = parse_uri(target)
         if uri.alias is not None:
-            raise InvalidInputError("delete a model (NAME) or a version (NAME/VERSION), not an alias")
+            raise InvalidInputError(
+                "delete a model (NAME) or a version (NAME/VERSION), not an alias"
+            )
         if uri.version is None:
             self.store.delete_model(uri.name, self.settings.user, reason)
         else:
@@ -309,18 +312,20 @@ def _safe_in_use(store: RegistryStore, digest: str) -> bool:
         return True
 
 
-def _predict_example(model: Any, flavor: Flavor, saved: SavedModel, example: Any,
-                     trusted: bool) -> Any:
+def _predict_example(model: Any, flavor: Flavor, saved: SavedModel, example: Any) -> Any:
     """The model's output on its input example, used to infer the output schema."""
-    predict = getattr(model, "predict", None)
-    if callable(predict):
-        try:
-            return predict(example)
-        except Exception as exc:  # the user's model: any failure is a bad example
-            raise InvalidInputError(f"the model cannot predict on input_example: {exc}") from exc
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return flavor.validate(saved, TrustPolicy(trusted=trusted)).predict(example)
+    try:
+        if flavor.runs_code or not callable(getattr(model, "predict", None)):
+            # A PythonModel may need load_context (its artifacts) and an ONNX graph has no
+            # predict: go through a real reload. The caller's own object, so trust is moot.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return flavor.validate(saved, TrustPolicy(trusted=True)).predict(example)
+        return model.predict(example)
+    except ModelportError:
+        raise
+    except Exception as exc:  # the user's model: any failure means a bad example
+        raise InvalidInputError(f"the model cannot predict on input_example: {exc}") from exc
 
 
 def _check_metrics(metrics: dict[str, float] | None) -> dict[str, float]:

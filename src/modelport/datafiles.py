@@ -82,7 +82,8 @@ def count_rows(path: str | Path) -> int | None:
         return int(pq.ParquetFile(p).metadata.num_rows)
     if p.suffix.lower() == ".csv":
         with p.open("rb") as fh:
-            return max(sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) - 1, 0)
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+            return max(lines - 1, 0)
     return None
 
 
@@ -113,7 +114,8 @@ def write_table(frame: Any, path: str | Path) -> None:
     elif suffix == ".parquet":
         frame.to_parquet(tmp, index=False)
     else:
-        tmp.write_bytes(orjson.dumps(frame.to_dict(orient="records"), option=orjson.OPT_SERIALIZE_NUMPY))
+        records = frame.to_dict(orient="records")
+        tmp.write_bytes(orjson.dumps(records, option=orjson.OPT_SERIALIZE_NUMPY))
     os.replace(tmp, p)
 
 
@@ -126,7 +128,7 @@ def fingerprint(data: Any) -> dict[str, Any]:
         columns = [str(c) for c in data.columns]
         h.update(orjson.dumps([columns, [str(t) for t in data.dtypes]]))
         h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
-        return {"fingerprint": "sha256:" + h.hexdigest(), "rows": int(len(data)),
+        return {"fingerprint": "sha256:" + h.hexdigest(), "rows": len(data),
                 "columns": columns, "kind": "dataframe"}
     arr = np.ascontiguousarray(np.asarray(data))
     if arr.dtype == object:

@@ -17,8 +17,8 @@ builtin exception is ever mapped to a status by accident::
     │   └── ArtifactNotFoundError
     ├── ConflictError                   409  exit 4
     ├── ArtifactIntegrityError          500  exit 5  (stored bytes differ from their digest)
-    ├── UntrustedModelError             403  exit 6  (pickle, custom code or skops types not trusted)
-    ├── DatabaseSchemaError             500  exit 7  (the database is newer than this code, or broken)
+    ├── UntrustedModelError             403  exit 6  (pickle, custom code, untrusted skops types)
+    ├── DatabaseSchemaError             500  exit 7  (database newer than this code)
     └── ConfigurationError              500  exit 7
 """
 

@@ -1,4 +1,6 @@
-"""Model names and model URIs: ``models:/iris/3``, ``models:/iris@champion``, ``iris/3``, ``iris@champion``.
+"""Model names and model URIs.
+
+Forms: ``models:/iris/3``, ``models:/iris@champion``, ``iris/3``, ``iris@champion``.
 
 Names are validated here once, so that no other module has to think about path
 tricks: a valid name can never contain ``/``, ``..`` as a whole, NUL or spaces.

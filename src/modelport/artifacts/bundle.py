@@ -19,7 +19,8 @@ from modelport.artifacts.store import ArtifactStore
 from modelport.errors import ArtifactIntegrityError, InvalidInputError
 
 MANIFEST_FORMAT = "modelport.bundle/1"
-_FILE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9_][A-Za-z0-9._-]{0,127}){0,7}")
+_PART = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
+_FILE_NAME_RE = re.compile(rf"{_PART}(/{_PART}){{0,7}}")
 
 
 def check_file_name(name: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from modelport.cli.output import console
 from modelport.cli.state import state
@@ -24,7 +25,7 @@ def _step(n: int, text: str) -> None:
 
 
 def _cli(*args: str) -> None:
-    console().print(f"[dim]$ modelport {' '.join(args)}[/]")
+    console().print(f"[dim]$ modelport {escape(' '.join(args))}[/]")
     subprocess.run([sys.executable, "-m", "modelport", *args], check=True)
 
 
@@ -44,7 +45,8 @@ def demo(
     reg = st.registry()
     work = workdir or Path(tempfile.mkdtemp(prefix="modelport-demo-"))
     work.mkdir(parents=True, exist_ok=True)
-    console().print(f"registry: {reg.settings.database_url}\nartifacts: {reg.artifacts.describe()}")
+    console().print(escape(f"registry: {reg.settings.database_url}\n"
+                            f"artifacts: {reg.artifacts.describe()}"))
 
     _step(1, "train a model on iris (ships with scikit-learn)")
     iris = load_iris(as_frame=True)
@@ -84,7 +86,8 @@ def demo(
     _cli(*home, "predict", "models:/iris@champion", "--input", str(data_file),
          "--output", str(out_file))
     scored = pd.read_csv(out_file)
-    console().print(f"{len(scored)} predictions written to {out_file}; "
-                    f"accuracy {float((scored['prediction'].to_numpy() == y_test.to_numpy()).mean()):.3f}")
+    scored_accuracy = float((scored["prediction"].to_numpy() == y_test.to_numpy()).mean())
+    console().print(f"{len(scored)} predictions written to {escape(str(out_file))}; "
+                    f"accuracy {scored_accuracy:.3f}")
     _cli(*home, "models", "history", "iris")
     console().rule("[bold green]demo finished")

@@ -62,8 +62,8 @@ def list_(
 
 def _show_version(v: ModelVersion) -> None:
     table = Table(show_header=False, box=None)
-    table.add_column(style="bold")
-    table.add_column()
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # never crop a value (digests) on a narrow terminal
     rows = [
         ("uri", v.uri), ("flavor", v.flavor), ("aliases", ", ".join(v.aliases) or "-"),
         ("digest", v.artifact_digest), ("size", f"{v.artifact_size:,} bytes"),
@@ -144,7 +144,8 @@ def register(
     if as_json:
         print_json(version.to_dict())
     else:
-        info(f"registered [bold]{version.uri}[/] ({version.flavor}, {version.artifact_digest[:19]})")
+        info(f"registered [bold]{version.uri}[/] "
+             f"({version.flavor}, {version.artifact_digest[:19]})")
 
 
 def _number(key: str, value: str) -> float:

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 
 _out = Console(soft_wrap=True)
 _err = Console(stderr=True, soft_wrap=True)
@@ -29,8 +30,8 @@ def print_json(payload: Any) -> None:
 
 
 def error(message: str) -> None:
-    """One clear line on stderr."""
-    _err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    """One clear line on stderr (the message is shown verbatim, never read as markup)."""
+    _err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
 
 
 def info(message: str) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from modelport.cli.output import info, print_json
@@ -39,6 +40,8 @@ class _Writer:
         if self.suffix not in SUPPORTED:
             raise InvalidInputError(f"unsupported output type {self.suffix or '(none)'}; "
                                     f"use one of {', '.join(SUPPORTED)}")
+        if not path.parent.is_dir():
+            raise InvalidInputError(f"output folder not found: {path.parent}")
         self.tmp = path.with_name(f".{path.name}.partial")
         self._parquet: Any = None
         self._parts: list[Any] = []
@@ -76,6 +79,14 @@ class _Writer:
         self.tmp.unlink(missing_ok=True)
 
 
+def _row_count(path: Path) -> int | None:
+    """Rows in the input for the progress bar; None when unknown or unreadable."""
+    try:
+        return count_rows(path)
+    except Exception:  # missing or malformed input: iter_table reports it as InvalidInputError
+        return None
+
+
 def predict(
     ctx: typer.Context,
     model_uri: Annotated[str, typer.Argument(metavar="MODEL_URI",
@@ -83,14 +94,14 @@ def predict(
     input_file: Annotated[Path, typer.Option("--input", "-i", help="CSV, JSON or Parquet.")],
     output: Annotated[Path | None, typer.Option("--output", "-o",
                                                 help="Where to write predictions.")] = None,
-    trusted: Annotated[bool, typer.Option("--trusted",
-                                          help="Allow models that run code (pickle, Python).")] = False,
+    trusted: Annotated[bool, typer.Option(
+        "--trusted", help="Allow models that run code (pickle, Python).")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1,
                                             help="Rows scored per call.")] = 10_000,
 ) -> None:
     """Score a file with a registered model; predictions go to --output or stdout (JSON)."""
     model = state(ctx).registry().load_model(model_uri, trusted=trusted)
-    total = count_rows(input_file)
+    total = _row_count(input_file)
     writer = _Writer(output) if output else None
     collected: list[Any] = []
     done = 0
@@ -115,7 +126,7 @@ def predict(
             writer.abort()
         raise
     if writer:
-        info(f"wrote {done:,} predictions of {model.version.uri} to {output}")
+        info(f"wrote {done:,} predictions of {model.version.uri} to {escape(str(output))}")
     else:
         import pandas as pd
 

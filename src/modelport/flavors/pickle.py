@@ -16,7 +16,7 @@ from modelport.flavors.base import Flavor, Predictor, SavedModel, TrustPolicy
 
 FILE = "model.pkl"
 # joblib writes a plain pickle stream, or one compressed with one of these.
-_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"]\x00\x00", b"x\x9c", b"x\x01", b"x\xda")
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"]\x00\x00")
 _REFUSAL = (
     "pickle and joblib files run arbitrary code when loaded; pass trusted=True "
     "(CLI: --trusted) only if you trust where this file comes from"
@@ -74,9 +74,13 @@ class PickleFlavor(Flavor):
         """A pickle stream (protocol 2+) or a compressed joblib file."""
         if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
             return True
-        return data.startswith(_COMPRESSED_MAGIC)
+        if data.startswith(_COMPRESSED_MAGIC):
+            return True
+        # zlib stream header (joblib's default compressor): CMF 0x78 and a valid check sum
+        return len(data) >= 2 and data[0] == 0x78 and (data[0] * 256 + data[1]) % 31 == 0
 
     def from_file(self, data: bytes, extension: str) -> SavedModel:
         """Keep the file as is; its format decides how it is read back."""
-        return SavedModel({FILE: data}, {"format": "joblib" if extension == ".joblib" else "pickle"})
+        fmt = "joblib" if extension == ".joblib" else "pickle"
+        return SavedModel({FILE: data}, {"format": fmt})
 

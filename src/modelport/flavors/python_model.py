@@ -8,6 +8,7 @@ Loading runs that code, so it needs ``trusted=True`` every time.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import shutil
 import sys
@@ -95,10 +96,9 @@ class PythonModelFlavor(Flavor):
         finally:
             if by_value:
                 cloudpickle.unregister_pickle_by_value(module)
-        try:
+        # Defined interactively there is no source to keep; the pickle still has the code.
+        with contextlib.suppress(OSError, TypeError):
             files[SOURCE_FILE] = inspect.getsource(type(model)).encode()
-        except (OSError, TypeError):
-            pass  # defined interactively: the pickle still carries the code
         names: dict[str, str] = {}
         for key, path in (artifacts or {}).items():
             check_file_name(key)

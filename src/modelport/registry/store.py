@@ -398,7 +398,9 @@ class SqlRegistryStore:
                 last = self._events(conn, model["id"], name, alias)
                 if last:
                     return last[-1]
-            return self._record(conn, model["id"], name, alias, current, version, actor, reason, now)
+            return self._record(
+                conn, model["id"], name, alias, current, version, actor, reason, now
+            )
 
     def delete_alias(self, name: str, alias: str, actor: str, reason: str = "") -> AliasEvent:
         """Remove ``alias``; the removal is kept in the alias history."""
