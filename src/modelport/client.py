@@ -7,6 +7,7 @@ itself knows nothing of flavors or artifacts; this module ties them together.
 
 from __future__ import annotations
 
+import builtins
 import math
 import os
 import platform
@@ -239,13 +240,15 @@ class Registry:
         """The registered model ``name``."""
         return self.store.get_model(name)
 
-    def list(self, name: str | None = None, *, include_deleted: bool = False) -> list[Any]:
+    def list(
+        self, name: str | None = None, *, include_deleted: bool = False
+    ) -> builtins.list[Any]:
         """All models, or all versions of model ``name`` (newest first)."""
         if name is None:
             return self.store.list_models(include_deleted)
         return self.store.list_versions(name, include_deleted)
 
-    def history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+    def history(self, name: str, alias: str | None = None) -> builtins.list[AliasEvent]:
         """Every alias move of ``name`` (or of one alias), oldest first."""
         return self.store.alias_history(name, alias)
 

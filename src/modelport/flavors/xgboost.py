@@ -26,13 +26,13 @@ from modelport.flavors.base import (
 
 UBJ, JSON = "model.ubj", "model.json"
 # The only classes ``load`` rebuilds; ``meta["wrapper"]`` must name one of them.
-WRAPPERS = ("Booster", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier",
-            "XGBRFRegressor")  # fmt: skip
-# UBJSON value markers: payload size in bytes, and numpy dtype for numbers (big-endian).
-_SIZE = {b"Z": 0, b"N": 0, b"T": 0, b"F": 0, b"i": 1, b"U": 1, b"C": 1, b"I": 2, b"l": 4,
-         b"L": 8, b"d": 4, b"D": 8}  # fmt: skip
+WRAPPERS = (
+    "Booster", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor"
+)
+# UBJSON numbers (big-endian) and the markers that carry no payload.
 _DTYPE = {b"i": "i1", b"U": "u1", b"C": "u1", b"I": ">i2", b"l": ">i4", b"L": ">i8", b"d": ">f4",
           b"D": ">f8"}  # fmt: skip
+_EMPTY = (b"Z", b"N", b"T", b"F")
 
 
 def _distribution() -> str:
@@ -189,15 +189,27 @@ def _check_trees(learner: dict[str, Any]) -> None:
         inner = left != -1
         kids = np.concatenate([left[inner], right[inner]])
         # Every node but the root has exactly one parent: no cycles, no strays.
-        if (len(right) != n or len(split) != n or np.any(inner != (right != -1))
-                or np.any((kids <= 0) | (kids >= n)) or len(np.unique(kids)) != len(kids)
-                or np.any((split[inner] < 0) | (split[inner] >= n_features))):  # fmt: skip
+        bad = (
+            len(right) != n
+            or len(split) != n
+            or np.any(inner != (right != -1))
+            or np.any((kids <= 0) | (kids >= n))
+            or len(np.unique(kids)) != len(kids)
+            or np.any((split[inner] < 0) | (split[inner] >= n_features))
+        )
+        if bad:
             raise ValueError(f"tree {tree.get('id')} has out-of-range node or feature indices")
         nodes = _ints(tree.get("categories_nodes", []))
         seg = _ints(tree.get("categories_segments", []))
         size = _ints(tree.get("categories_sizes", []))
-        if (len(seg) != len(nodes) or len(size) != len(nodes) or np.any((nodes < 0) | (nodes >= n))
-                or np.any((seg < 0) | (size < 0) | (seg + size > len(tree.get("categories", []))))):  # fmt: skip
+        n_cats = len(tree.get("categories", []))
+        bad = (
+            len(seg) != len(nodes)
+            or len(size) != len(nodes)
+            or np.any((nodes < 0) | (nodes >= n))
+            or np.any((seg < 0) | (size < 0) | (seg + size > n_cats))
+        )
+        if bad:
             raise ValueError(f"tree {tree.get('id')} has out-of-range categories")
 
 
@@ -233,19 +245,27 @@ class _UBJReader:
         self.pos += n
         return bytes(self.buf[self.pos - n : self.pos])
 
+    def length(self) -> int:
+        """A string length or count: an integer number."""
+        marker = self.take(1)
+        if marker not in (b"i", b"U", b"I", b"l", b"L"):
+            raise ValueError(f"UBJSON length marked {marker!r}")
+        return int(self.number(marker))
+
     def number(self, marker: bytes) -> Any:
         """One number of the given marker's type."""
         if marker not in _DTYPE:
             raise ValueError(f"unexpected UBJSON marker {marker!r}")
-        return np.frombuffer(self.take(_SIZE[marker]), _DTYPE[marker])[0].item()
+        dtype = np.dtype(_DTYPE[marker])
+        return np.frombuffer(self.take(dtype.itemsize), dtype)[0].item()
 
     def value(self, marker: bytes, depth: int) -> Any:
         """One value whose marker has been read."""
         if marker in (b"S", b"H"):
-            return self.take(int(self.number(self.take(1)))).decode()
+            return self.take(self.length()).decode()
         if marker in (b"[", b"{"):
             return self.container(marker == b"{", depth + 1)
-        return self.number(marker) if marker in _DTYPE else self.take(_SIZE[marker]) or None
+        return None if marker in _EMPTY else self.number(marker)
 
     def container(self, keyed: bool, depth: int) -> Any:
         """An array or object, optionally typed (``$``) and counted (``#``)."""
@@ -258,18 +278,23 @@ class _UBJReader:
                 raise ValueError("typed UBJSON container without a count")
         if self.buf[self.pos : self.pos + 1] == b"#":
             self.pos += 1
-            count = int(self.number(self.take(1)))
-        if kind in _SIZE and not keyed:  # typed array: one block, no markers
-            data = self.take(count * _SIZE[kind])  # type: ignore[operator]
-            return np.frombuffer(data, _DTYPE[kind]) if kind in _DTYPE else None
+            count = self.length()
+        if kind in _EMPTY and not keyed:
+            return None
+        if kind in _DTYPE and not keyed:  # typed array of numbers: one block, no markers
+            dtype = np.dtype(_DTYPE[kind])
+            return np.frombuffer(self.take(count * dtype.itemsize), dtype)  # type: ignore[operator]
         out: Any = {} if keyed else []
         done, end = 0, b"}" if keyed else b"]"
         while done != count:
             if count is None and self.buf[self.pos : self.pos + 1] == end:
                 self.pos += 1
                 break
-            key = self.take(int(self.number(self.take(1)))).decode() if keyed else None
+            key = self.take(self.length()).decode() if keyed else None
             item = self.value(kind or self.take(1), depth)
-            out[key] = item if keyed else out.append(item)
+            if keyed:
+                out[key] = item
+            else:
+                out.append(item)
             done += 1
         return out

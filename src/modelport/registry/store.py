@@ -516,11 +516,9 @@ class SqlRegistryStore:
 
 
 def _dialect_insert(dialect: str) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 __all__ = ["NewVersion", "RegistryStore", "SqlRegistryStore"]
