@@ -9,7 +9,9 @@ builtin exception is ever mapped to a status by accident::
     │   ├── InvalidNameError
     │   ├── InvalidURIError
     │   ├── SignatureError              (the data does not match the model's signature)
-    │   └── UnsupportedModelError       (no flavor can store or read this model)
+    │   ├── UnsupportedModelError       (no flavor can store or read this model)
+    │   └── PayloadTooLargeError    413 (body or rows over the server's limits)
+    ├── UnsupportedMediaTypeError       415  exit 2
     ├── NotFoundError                   404  exit 3
     │   ├── ModelNotFoundError
     │   ├── VersionNotFoundError
@@ -19,7 +21,11 @@ builtin exception is ever mapped to a status by accident::
     ├── ArtifactIntegrityError          500  exit 5  (stored bytes differ from their digest)
     ├── UntrustedModelError             403  exit 6  (pickle, custom code, untrusted skops types)
     ├── DatabaseSchemaError             500  exit 7  (database newer than this code)
-    └── ConfigurationError              500  exit 7
+    ├── ConfigurationError              500  exit 7
+    ├── ModelNotReadyError              503  exit 8  (still loading or warming up)
+    ├── OverloadedError                 503  exit 8  (queue full: retry later)
+    ├── RequestTimeoutError             504  exit 8
+    └── ModelExecutionError             500  exit 9  (the model itself failed)
 """
 
 from __future__ import annotations
@@ -63,6 +69,19 @@ class SignatureError(InvalidInputError):
 
 class UnsupportedModelError(InvalidInputError):
     """No flavor can store or read this model or file."""
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A request body or row count exceeds the server's limits."""
+
+    http_status = 413
+
+
+class UnsupportedMediaTypeError(ModelportError):
+    """A request's Content-Type is not one the protocol accepts."""
+
+    http_status = 415
+    exit_code = 2
 
 
 class NotFoundError(ModelportError):
@@ -123,6 +142,38 @@ class ConfigurationError(ModelportError):
     exit_code = 7
 
 
+class ModelNotReadyError(ModelportError):
+    """The model is not loaded (yet): loading, warming up, or failed to load."""
+
+    http_status = 503
+    exit_code = 8
+
+
+class OverloadedError(ModelportError):
+    """The model's queue is full; the client should retry after ``retry_after`` seconds."""
+
+    http_status = 503
+    exit_code = 8
+
+    def __init__(self, message: str, retry_after: float = 1.0, **details: object) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
+
+
+class RequestTimeoutError(ModelportError):
+    """The request took longer than the server's request timeout."""
+
+    http_status = 504
+    exit_code = 8
+
+
+class ModelExecutionError(ModelportError):
+    """The model raised while predicting; details go to the log, never to the client."""
+
+    http_status = 500
+    exit_code = 9
+
+
 __all__ = [
     "AliasNotFoundError",
     "ArtifactIntegrityError",
@@ -133,10 +184,16 @@ __all__ = [
     "InvalidInputError",
     "InvalidNameError",
     "InvalidURIError",
+    "ModelExecutionError",
+    "ModelNotReadyError",
     "ModelNotFoundError",
     "ModelportError",
     "NotFoundError",
+    "OverloadedError",
+    "PayloadTooLargeError",
+    "RequestTimeoutError",
     "SignatureError",
+    "UnsupportedMediaTypeError",
     "UnsupportedModelError",
     "UntrustedModelError",
     "VersionNotFoundError",

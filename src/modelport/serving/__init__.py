@@ -1,0 +1,1 @@
+"""The inference server: wire protocols → one internal request → router → batcher → model."""
