@@ -131,7 +131,7 @@ def test_one_bad_request_does_not_fail_its_neighbours() -> None:
 
 def test_close_drains_queued_requests_and_refuses_new_ones() -> None:
     async def scenario() -> None:
-        batcher, seen, executor = _make(2, delay=0.01)
+        batcher, _, executor = _make(2, delay=0.01)
         tasks = [asyncio.create_task(batcher.submit(np.array([i]), 1)) for i in range(10)]
         await asyncio.sleep(0)
         closing = asyncio.create_task(batcher.close())

@@ -137,7 +137,7 @@ class XGBoostFlavor(Flavor):
         name = check_model_bytes(data)
         try:
             xgboost.Booster().load_model(bytearray(data))
-        except xgboost.core.XGBoostError as exc:
+        except (xgboost.core.XGBoostError, ValueError) as exc:  # ValueError: undecodable message
             raise UnsupportedModelError(
                 f"XGBoost cannot load this file: {str(exc).splitlines()[0][:200]}"
             ) from exc
@@ -155,7 +155,7 @@ def check_model_bytes(data: bytes) -> str:
     name, doc = found
     try:
         _check_trees(doc["learner"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise UnsupportedModelError(f"damaged XGBoost model: {exc}") from exc
     return name
 
@@ -186,19 +186,25 @@ def _check_trees(learner: dict[str, Any]) -> None:
     for tree in trees:
         left, right = _ints(tree["left_children"]), _ints(tree["right_children"])
         split, n = _ints(tree["split_indices"]), len(left)
+        if len(right) != n or len(split) != n:
+            raise ValueError(f"tree {tree.get('id')} has arrays of different lengths")
         inner = left != -1
         kids = np.concatenate([left[inner], right[inner]])
         # Every node but the root has exactly one parent: no cycles, no strays.
         bad = (
-            len(right) != n
-            or len(split) != n
-            or np.any(inner != (right != -1))
+            np.any(inner != (right != -1))
             or np.any((kids <= 0) | (kids >= n))
             or len(np.unique(kids)) != len(kids)
             or np.any((split[inner] < 0) | (split[inner] >= n_features))
         )
         if bad:
             raise ValueError(f"tree {tree.get('id')} has out-of-range node or feature indices")
+        # XGBoost walks ``parents`` too (e.g. for SHAP values): they must mirror the children.
+        parents, (inner_ids,) = _ints(tree["parents"]), np.nonzero(inner)
+        if len(parents) != n or np.any(parents[left[inner]] != inner_ids) or np.any(
+            parents[right[inner]] != inner_ids
+        ):
+            raise ValueError(f"tree {tree.get('id')} has inconsistent parents")
         nodes = _ints(tree.get("categories_nodes", []))
         seg = _ints(tree.get("categories_segments", []))
         size = _ints(tree.get("categories_sizes", []))
@@ -273,7 +279,8 @@ class _UBJReader:
             raise ValueError("UBJSON nested too deeply")
         kind = count = None
         if self.buf[self.pos : self.pos + 1] == b"$":
-            self.pos, kind = self.pos + 1, self.take(1)
+            self.pos += 1
+            kind = self.take(1)
             if self.buf[self.pos : self.pos + 1] != b"#":
                 raise ValueError("typed UBJSON container without a count")
         if self.buf[self.pos : self.pos + 1] == b"#":
