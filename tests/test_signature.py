@@ -16,7 +16,7 @@ from modelport.signature import enforce, infer_schema, infer_signature
 def test_frame_schema() -> None:
     df = pd.DataFrame({"a": [1.0], "b": [2], "c": ["x"], "d": [True]})
     assert infer_schema(df) == {"type": "dataframe", "columns": [
-        {"name": "a", "dtype": "float64"}, {"name": "b", "dtype": "int64"},
+        {"name": "a", "dtype": "float64", "allow_nan": False}, {"name": "b", "dtype": "int64"},
         {"name": "c", "dtype": infer_schema(df)["columns"][2]["dtype"]},
         {"name": "d", "dtype": "bool"}]}
     assert infer_schema(df)["columns"][2]["dtype"] in ("object", "string")
@@ -25,7 +25,8 @@ def test_frame_schema() -> None:
 def test_tensor_schema_and_signature() -> None:
     X = np.zeros((5, 3, 2), dtype=np.float32)
     sig = infer_signature(X, np.zeros(5, dtype=np.int64))
-    assert sig["inputs"] == {"type": "tensor", "dtype": "float32", "shape": [-1, 3, 2]}
+    assert sig["inputs"] == {"type": "tensor", "dtype": "float32", "shape": [-1, 3, 2],
+                             "allow_nan": False}
     assert sig["outputs"] == {"type": "tensor", "dtype": "int64", "shape": [-1]}
 
 
@@ -70,7 +71,8 @@ def test_tensor_enforcement() -> None:
 @given(hnp.arrays(dtype=st.sampled_from([np.int32, np.int64, np.float32, np.float64, np.bool_]),
                   shape=hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=5)))
 def test_safe_numeric_inputs_always_pass_a_float64_schema(arr: np.ndarray) -> None:
-    schema = {"type": "tensor", "dtype": "float64", "shape": [-1, arr.shape[1]]}
+    schema = {"type": "tensor", "dtype": "float64", "shape": [-1, arr.shape[1]],
+              "allow_nan": True}
     out = enforce(schema, arr)
     assert out.dtype == np.float64
     assert out.shape == arr.shape
@@ -86,3 +88,15 @@ def test_enforce_raises_only_signature_errors(rows: list) -> None:
     except SignatureError:
         return
     assert list(out.columns) == ["a", "b"]
+
+
+def test_nan_and_infinity_are_refused_unless_the_example_had_them() -> None:
+    schema = infer_schema(pd.DataFrame({"x": [1.0, 2.0]}))
+    msg = r"column 'x' contains NaN or infinity \(first at row 1\)"
+    with pytest.raises(SignatureError, match=msg):
+        enforce(schema, pd.DataFrame({"x": [1.0, float("nan")]}))
+    with pytest.raises(SignatureError, match="NaN or infinity"):
+        enforce(infer_schema(np.zeros((1, 2))), [[1.0, float("inf")]])
+    tolerant = infer_schema(pd.DataFrame({"x": [1.0, None]}))
+    assert tolerant["columns"][0]["allow_nan"] is True
+    assert enforce(tolerant, pd.DataFrame({"x": [float("nan")]})).shape == (1, 1)

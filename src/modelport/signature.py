@@ -39,19 +39,25 @@ def _is_frame(obj: Any) -> bool:
 def infer_schema(example: Any) -> Schema:
     """The schema of a pandas DataFrame, Series, numpy array or list example."""
     if _is_frame(example):
-        return {
-            "type": "dataframe",
-            "columns": [
-                {"name": str(name), "dtype": _dtype_name(dtype)}
-                for name, dtype in example.dtypes.items()
-            ],
-        }
+        columns = []
+        for name, dtype in example.dtypes.items():
+            spec: dict[str, Any] = {"name": str(name), "dtype": _dtype_name(dtype)}
+            if spec["dtype"].startswith("float"):
+                spec["allow_nan"] = bool(example[name].isna().any())
+            columns.append(spec)
+        return {"type": "dataframe", "columns": columns}
     if type(example).__name__ == "Series":
         example = example.to_numpy()
     arr = np.asarray(example)
     if arr.ndim == 0:
         raise SignatureError("an input example must have at least one row")
-    return {"type": "tensor", "dtype": _dtype_name(arr.dtype), "shape": [-1, *arr.shape[1:]]}
+    schema: Schema = {"type": "tensor", "dtype": _dtype_name(arr.dtype),
+                      "shape": [-1, *arr.shape[1:]]}
+    if arr.dtype.kind == "f":
+        # Non-finite values are refused at predict time unless the example had some: most
+        # models fail on NaN, and a clear 400 beats a model crash.
+        schema["allow_nan"] = bool(not np.isfinite(arr).all())
+    return schema
 
 
 def infer_signature(input_example: Any, output_example: Any | None = None) -> dict[str, Any]:
@@ -89,6 +95,18 @@ def enforce(schema: Schema | None, data: Any) -> Any:
     if schema.get("type") == "dataframe":
         return _enforce_frame(schema, data)
     return _enforce_tensor(schema, data)
+
+
+def check_finite(values: np.ndarray[Any, Any], spec: dict[str, Any], what: str) -> None:
+    """Refuse NaN/Infinity in a float input unless the spec allows them."""
+    if values.dtype.kind == "f" and not spec.get("allow_nan", False):
+        finite = np.isfinite(values)
+        if not finite.all():
+            row = int(np.argwhere(~finite)[0][0])
+            raise SignatureError(
+                f"{what} contains NaN or infinity (first at row {row}), "
+                "which this model's signature does not allow"
+            )
 
 
 def _as_frame(columns: list[dict[str, Any]], data: Any) -> Any:
@@ -146,7 +164,11 @@ def _enforce_frame(schema: Schema, data: Any) -> Any:
             )
         if expected not in ("object", "string") and got_np != np.dtype(expected):
             casts[col["name"]] = expected
-    return frame.astype(casts) if casts else frame
+    frame = frame.astype(casts) if casts else frame
+    for col in columns:
+        if col["dtype"].startswith("float"):
+            check_finite(frame[col["name"]].to_numpy(), col, f"column {col['name']!r}")
+    return frame
 
 
 def _enforce_tensor(schema: Schema, data: Any) -> np.ndarray[Any, Any]:
@@ -176,4 +198,5 @@ def _enforce_tensor(schema: Schema, data: Any) -> np.ndarray[Any, Any]:
         raise SignatureError(f"expected dtype {expected}, got {_dtype_name(arr.dtype)}")
     if expected not in ("object", "string") and arr.dtype != np.dtype(expected):
         arr = arr.astype(expected)
+    check_finite(arr, schema, "the input")
     return arr
