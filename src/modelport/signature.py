@@ -71,7 +71,7 @@ def infer_signature(input_example: Any, output_example: Any | None = None) -> di
     return sig
 
 
-def _castable(got: np.dtype[Any], expected: str) -> bool:
+def castable(got: np.dtype[Any], expected: str) -> bool:
     if expected in ("object", "string"):
         return got.kind in ("O", "U", "S")
     exp = np.dtype(expected)
@@ -158,7 +158,7 @@ def _enforce_frame(schema: Schema, data: Any) -> Any:
         got = frame[col["name"]].dtype
         expected = col["dtype"]
         got_np = got if isinstance(got, np.dtype) else np.dtype("O")
-        if not _castable(got_np, expected):
+        if not castable(got_np, expected):
             raise SignatureError(
                 f"column {col['name']!r}: expected {expected}, got {_dtype_name(got_np)}"
             )
@@ -194,7 +194,7 @@ def _enforce_tensor(schema: Schema, data: Any) -> np.ndarray[Any, Any]:
     if arr.shape[0] == 0:
         raise SignatureError("the input has no rows")
     expected = schema["dtype"]
-    if not _castable(arr.dtype, expected):
+    if not castable(arr.dtype, expected):
         raise SignatureError(f"expected dtype {expected}, got {_dtype_name(arr.dtype)}")
     if expected not in ("object", "string") and arr.dtype != np.dtype(expected):
         arr = arr.astype(expected)

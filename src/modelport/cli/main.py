@@ -16,6 +16,7 @@ from modelport.cli import models as models_cli
 from modelport.cli.demo import demo
 from modelport.cli.output import error
 from modelport.cli.predict import predict
+from modelport.cli.serve import serve
 from modelport.cli.state import State
 from modelport.errors import ModelportError
 
@@ -30,6 +31,7 @@ app.add_typer(models_cli.app, name="models", help="Register, inspect, alias and 
 app.add_typer(db_cli.app, name="db", help="Registry database maintenance.")
 app.command()(predict)
 app.command()(demo)
+app.command()(serve)
 
 _debug = False
 

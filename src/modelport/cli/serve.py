@@ -1,0 +1,58 @@
+"""``modelport serve``: the inference server."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelport.cli.state import state
+
+
+def _configure_logging(level: str) -> None:
+    # JSON access lines go to stderr as they are; everything else keeps a short prefix.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access = logging.getLogger("modelport.access")
+    access.handlers[:] = [handler]
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    logging.getLogger("modelport.serving").setLevel(level.upper())
+
+
+def serve(
+    ctx: typer.Context,
+    model_uris: Annotated[list[str] | None, typer.Argument(
+        metavar="[MODEL_URI]...", help="models:/iris@champion (served as 'iris'), iris/3, ...")
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8080,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64,
+                                         help="Processes sharing the port.")] = 1,
+    config: Annotated[Path | None, typer.Option("--config", help="serve.yaml")] = None,
+    trusted: Annotated[bool, typer.Option(
+        "--trusted", help="Allow the MODEL_URI models to run code (pickle, PythonModel).")
+    ] = False,
+    max_body_bytes: Annotated[int | None, typer.Option("--max-body-bytes")] = None,
+    max_rows: Annotated[int | None, typer.Option("--max-rows")] = None,
+    request_timeout: Annotated[float | None, typer.Option("--request-timeout")] = None,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Serve models over OIP/KServe V2, MLflow, KServe V1 and /predict."""
+    from modelport.serving.config import load_spec
+    from modelport.serving.server import run
+
+    st = state(ctx)
+    settings = st.settings()
+    spec = load_spec(config, model_uris or [], trusted=trusted, overrides={
+        "max_body_bytes": max_body_bytes, "max_rows": max_rows,
+        "request_timeout": request_timeout,
+    })
+    spec = spec.model_copy(update={"home": str(settings.home),
+                                   "database_url": settings.database_url})
+    st.registry()  # open (and migrate) once here, so workers never race on a new database
+    _configure_logging(log_level)
+    run(spec, host=host, port=port, workers=workers, log_level=log_level)

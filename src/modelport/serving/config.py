@@ -1,0 +1,107 @@
+"""``modelport serve`` options: command-line flags and ``serve.yaml``, validated once.
+
+``serve.yaml``::
+
+    models:
+      - uri: models:/iris@champion      # served as "iris"
+        trusted: false                  # pickle / PythonModel need true
+        batching: {max_batch_size: 64, max_latency_ms: 5, max_queue_rows: 4096}
+      - uri: fraud/7
+        name: fraud-v7
+    limits: {max_body_bytes: 16777216, max_rows: 100000, request_timeout: 30}
+    poll_interval: 1.0
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelport.errors import ConfigurationError
+from modelport.serving.app import Limits
+from modelport.serving.deployment import BatchingConfig
+from modelport.serving.repository import Endpoint
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BatchingSpec(_Strict):
+    """Batching limits of one model."""
+
+    max_batch_size: int = Field(64, ge=1, le=100_000)
+    max_latency_ms: float = Field(5.0, ge=0, le=10_000)
+    max_queue_rows: int = Field(4096, ge=1)
+
+
+class ModelSpec(_Strict):
+    """One served model."""
+
+    uri: str
+    name: str | None = None
+    trusted: bool = False
+    batching: BatchingSpec = BatchingSpec()
+
+
+class LimitsSpec(_Strict):
+    """Request limits."""
+
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    max_rows: int = Field(100_000, ge=1)
+    request_timeout: float = Field(30.0, gt=0)
+
+
+class ServeSpec(_Strict):
+    """Everything ``modelport serve`` needs besides host, port and workers."""
+
+    models: list[ModelSpec] = Field(default_factory=list)
+    limits: LimitsSpec = LimitsSpec()
+    poll_interval: float = Field(1.0, gt=0, le=3600)
+    home: str | None = None
+    database_url: str | None = None
+
+    def endpoints(self) -> list[Endpoint]:
+        """The repository's endpoints (URIs and names validated here)."""
+        return [
+            Endpoint.from_uri(m.uri, name=m.name, trusted=m.trusted,
+                              batching=BatchingConfig(**m.batching.model_dump()))
+            for m in self.models
+        ]
+
+    def limits_value(self) -> Limits:
+        """The app's limits."""
+        return Limits(**self.limits.model_dump())
+
+
+def load_spec(path: Path | None, uris: list[str], *, trusted: bool = False,
+              overrides: dict[str, Any] | None = None) -> ServeSpec:
+    """Merge ``serve.yaml`` (if any) with models given on the command line."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigurationError(f"cannot read {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigurationError(f"{path}: expected a mapping at the top level")
+    models = list(data.get("models") or [])
+    models += [{"uri": u, "trusted": trusted} for u in uris]
+    data["models"] = models
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            data.setdefault("limits", {})[key] = value
+    try:
+        spec = ServeSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigurationError(f"invalid serve configuration at {where}: {first['msg']}") from exc
+    if not spec.models:
+        raise ConfigurationError("no model to serve: give MODEL_URI arguments or --config")
+    spec.endpoints()  # validates URIs and names now, not at the first request
+    return spec

@@ -1,0 +1,111 @@
+"""One loaded model version behind its own batcher and executor thread.
+
+A ``Deployment`` is what a request finally reaches: it checks the request against the
+version's signature, queues its rows, and runs merged batches on one thread so the
+event loop never blocks on a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from modelport.client import LoadedModel
+from modelport.errors import ModelExecutionError, ModelportError
+from modelport.serving.batcher import Batcher
+from modelport.serving.metrics import ServerMetrics
+from modelport.serving.rows import (
+    Rows,
+    concat,
+    join_outputs,
+    model_input,
+    split_outputs,
+    to_outputs,
+    to_rows,
+)
+from modelport.serving.types import InferenceRequest, InferenceResponse, Tensor
+from modelport.signature import enforce
+
+log = logging.getLogger("modelport.serving")
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """Per-model batching limits."""
+
+    max_batch_size: int = 64
+    max_latency_ms: float = 5.0
+    max_queue_rows: int = 4096
+
+
+class Deployment:
+    """A model version ready to answer: signature check, batching, execution."""
+
+    def __init__(self, endpoint: str, loaded: LoadedModel, batching: BatchingConfig,
+                 metrics: ServerMetrics | None = None) -> None:
+        self.endpoint = endpoint
+        self.loaded = loaded
+        self.version = loaded.version.version
+        sig = loaded.signature or {}
+        self.input_schema: dict[str, Any] | None = sig.get("inputs")
+        self.output_schema: dict[str, Any] | None = sig.get("outputs")
+        self._metrics = metrics
+        self._labels = (endpoint, str(self.version))
+        # One thread per version: predict calls of one model never overlap, which most
+        # estimators assume, and batching is what buys throughput.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{endpoint}")
+        self.batcher: Batcher[Rows, list[Tensor]] = Batcher(
+            self._run_batch,
+            executor=self._executor,
+            slice_rows=lambda rows, start, stop: rows.slice(start, stop),
+            join=join_outputs,
+            max_batch_size=batching.max_batch_size,
+            max_latency_ms=batching.max_latency_ms,
+            max_queue_rows=batching.max_queue_rows,
+            on_batch=self._observe_batch,
+        )
+
+    def _observe_batch(self, rows: int, requests: int, seconds: float) -> None:
+        if self._metrics is not None:
+            self._metrics.batch_size.labels(*self._labels).observe(rows)
+
+    def _run_batch(self, parts: list[Rows]) -> list[list[Tensor]]:
+        batch = concat(parts)
+        try:
+            raw = self.loaded.predictor.predict(model_input(batch))
+        except ModelportError:
+            raise
+        except Exception as exc:
+            # Full detail to the log; the client gets a fixed message (5xx bodies reveal
+            # nothing about the model or the payload).
+            log.exception("model %s/%s failed on a batch of %d rows",
+                          self.endpoint, self.version, batch.n)
+            raise ModelExecutionError("the model failed to predict") from exc
+        return split_outputs(to_outputs(raw, batch.n), [p.n for p in parts])
+
+    async def infer(self, request: InferenceRequest) -> InferenceResponse:
+        """Answer one request (raises ``BatcherClosedError`` while being swapped out)."""
+        rows = to_rows(request, self.input_schema)
+        result = await self.batcher.submit(rows, rows.n)
+        if self._metrics is not None:
+            self._metrics.queue_time.labels(*self._labels).observe(result.queue_seconds)
+            self._metrics.compute_time.labels(*self._labels).observe(result.compute_seconds)
+        return InferenceResponse(self.endpoint, self.version, result.value, id=request.id)
+
+    def warm(self) -> float:
+        """Run the stored input example once (blocking); return the seconds it took."""
+        example = self.loaded.input_example
+        started = time.perf_counter()
+        if example is not None:
+            data = enforce(self.input_schema, example)
+            self._executor.submit(self.loaded.predictor.predict, data).result(timeout=300)
+        return time.perf_counter() - started
+
+    async def close(self) -> None:
+        """Finish queued requests, then release the executor thread."""
+        await self.batcher.close()
+        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)

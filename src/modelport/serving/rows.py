@@ -1,0 +1,194 @@
+"""From an ``InferenceRequest`` to model rows and back, checked once against the signature.
+
+A request's inputs become ``Rows``: one 2-D+ array (tensor signatures) or one 1-D array
+per column (table signatures). Rows of concurrent requests are concatenated into one
+batch, the batch becomes the model's input (an array, or a DataFrame built once per
+batch), and the model's outputs are cut back into per-request ``Tensor`` lists.
+Validation happens here, per request, so a bad request gets its own precise 400 and
+the model is then called on data it is known to accept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import InvalidInputError, ModelExecutionError, SignatureError
+from modelport.serving.types import InferenceRequest, Tensor
+from modelport.signature import castable, check_finite
+
+DEFAULT_OUTPUT = "output-0"
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rows of one request (or a batch): an array, or named 1-D columns."""
+
+    n: int
+    array: np.ndarray[Any, Any] | None = None
+    columns: dict[str, np.ndarray[Any, Any]] | None = None
+
+    def slice(self, start: int, stop: int) -> Rows:
+        """Rows ``start:stop``."""
+        if self.array is not None:
+            return Rows(stop - start, array=self.array[start:stop])
+        assert self.columns is not None
+        return Rows(stop - start, columns={k: v[start:stop] for k, v in self.columns.items()})
+
+
+def _cast(values: np.ndarray[Any, Any], spec: dict[str, Any], what: str) -> np.ndarray[Any, Any]:
+    expected = spec["dtype"]
+    if not castable(values.dtype, expected):
+        got = "string" if values.dtype.kind in "OUS" else str(values.dtype)
+        raise SignatureError(f"{what}: expected {expected}, got {got}")
+    if expected not in ("object", "string") and values.dtype != np.dtype(expected):
+        values = values.astype(expected)
+    check_finite(values, spec, what)
+    return values
+
+
+def _column(tensor: Tensor, name: str) -> np.ndarray[Any, Any]:
+    data = tensor.data
+    if data.ndim == 2 and data.shape[1] == 1:
+        return data[:, 0]
+    if data.ndim != 1:
+        raise SignatureError(
+            f"input {name!r} must have shape [rows] or [rows, 1], got {list(data.shape)}"
+        )
+    return data
+
+
+def to_rows(request: InferenceRequest, schema: dict[str, Any] | None) -> Rows:
+    """Check a request against the model's input schema and lay its data out as rows."""
+    inputs = request.inputs
+    if not inputs:
+        raise InvalidInputError("the request has no inputs")
+    if schema is not None and schema.get("type") == "dataframe":
+        return _table_rows(inputs, schema["columns"])
+    if len(inputs) > 1:
+        if schema is None:
+            cols = {t.name: _column(t, t.name) for t in inputs}
+            return Rows(len(next(iter(cols.values()))), columns=cols)
+        raise InvalidInputError(
+            f"this model takes one input tensor, got {len(inputs)}: "
+            + ", ".join(t.name for t in inputs)
+        )
+    data = inputs[0].data
+    if schema is None:
+        if data.ndim == 0:
+            raise SignatureError("the input must have a batch dimension")
+        return Rows(int(data.shape[0]), array=data)
+    shape = schema.get("shape") or [-1]
+    if data.ndim == len(shape) - 1:
+        data = data.reshape(1, *data.shape)  # one row sent without its batch dimension
+    if data.ndim != len(shape) or any(
+        want not in (-1, got) for want, got in zip(shape, data.shape, strict=True)
+    ):
+        raise SignatureError(f"expected shape {shape}, got {list(inputs[0].data.shape)}")
+    if data.shape[0] == 0:
+        raise SignatureError("the input has no rows")
+    return Rows(int(data.shape[0]), array=_cast(data, schema, "the input"))
+
+
+def _table_rows(inputs: list[Tensor], columns: list[dict[str, Any]]) -> Rows:
+    names = [c["name"] for c in columns]
+    by_name = {t.name: t for t in inputs}
+    if len(inputs) == 1 and inputs[0].name not in names:
+        # One unnamed 2-D tensor: its columns are the signature's, by position.
+        data = inputs[0].data
+        if data.ndim == 1 and len(names) == 1:
+            data = data.reshape(-1, 1)
+        if data.ndim == 1:
+            data = data.reshape(1, -1)
+        if data.ndim != 2 or data.shape[1] != len(names):
+            raise SignatureError(
+                f"expected {len(names)} columns ({', '.join(names)}), got shape "
+                f"{list(inputs[0].data.shape)}"
+            )
+        raw = {name: data[:, i] for i, name in enumerate(names)}
+    else:
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise SignatureError(
+                "missing input" + ("s " if len(missing) > 1 else " ")
+                + ", ".join(repr(m) for m in missing)
+                + f" (the model expects {', '.join(names)})"
+            )
+        raw = {n: _column(by_name[n], n) for n in names}
+    lengths = {len(v) for v in raw.values()}
+    if len(lengths) != 1:
+        raise SignatureError("inputs have different numbers of rows")
+    n = lengths.pop()
+    if n == 0:
+        raise SignatureError("the input has no rows")
+    cols = {}
+    for spec in columns:
+        values = raw[spec["name"]]
+        if values.dtype == object and spec["dtype"] not in ("object", "string"):
+            values = _numeric_from_objects(values, spec["name"])
+        cols[spec["name"]] = _cast(values, spec, f"column {spec['name']!r}")
+    return Rows(n, columns=cols)
+
+
+def _numeric_from_objects(values: np.ndarray[Any, Any], name: str) -> np.ndarray[Any, Any]:
+    # A column sliced out of a mixed 2-D object array: numbers stored as Python objects.
+    if all(isinstance(v, (int, float, bool, np.number)) for v in values):
+        return np.asarray(values.tolist())
+    return values
+
+
+def concat(parts: list[Rows]) -> Rows:
+    """One batch from several requests' rows."""
+    if len(parts) == 1:
+        return parts[0]
+    n = sum(p.n for p in parts)
+    if parts[0].array is not None:
+        return Rows(n, array=np.concatenate([p.array for p in parts]))  # type: ignore[misc]
+    keys = list(parts[0].columns or {})
+    return Rows(n, columns={k: np.concatenate([p.columns[k] for p in parts])  # type: ignore[index]
+                            for k in keys})
+
+
+def model_input(rows: Rows) -> Any:
+    """What the model's predict receives: the array, or a DataFrame of the columns."""
+    if rows.array is not None:
+        return rows.array
+    import pandas as pd
+
+    return pd.DataFrame(rows.columns, copy=False)
+
+
+def to_outputs(raw: Any, n: int) -> dict[str, np.ndarray[Any, Any]]:
+    """The model's answer as named arrays whose first dimension is the row count."""
+    if isinstance(raw, dict):
+        out = {str(k): np.asarray(v) for k, v in raw.items()}
+    elif type(raw).__name__ == "DataFrame":
+        out = {str(c): raw[c].to_numpy() for c in raw.columns}
+    else:
+        out = {DEFAULT_OUTPUT: np.asarray(raw)}
+    for name, arr in out.items():
+        if arr.ndim == 0 or arr.shape[0] != n:
+            raise ModelExecutionError(
+                f"the model returned {arr.shape[0] if arr.ndim else 'a scalar'} values for "
+                f"{n} rows in output {name!r}"
+            )
+    return out
+
+
+def split_outputs(outputs: dict[str, np.ndarray[Any, Any]], sizes: list[int]) -> list[
+        list[Tensor]]:
+    """Per-request output tensors from a batch's outputs."""
+    result: list[list[Tensor]] = []
+    start = 0
+    for size in sizes:
+        result.append([Tensor(name, arr[start:start + size]) for name, arr in outputs.items()])
+        start += size
+    return result
+
+
+def join_outputs(parts: list[list[Tensor]]) -> list[Tensor]:
+    """A request's outputs from the outputs of its parts (a request cut across batches)."""
+    return [Tensor(t.name, np.concatenate([p[i].data for p in parts]))
+            for i, t in enumerate(parts[0])]

@@ -1,0 +1,62 @@
+"""Running the app under uvicorn, in one process or several sharing the port.
+
+Each worker process builds its own app from the options passed in the environment
+(``MODELPORT_SERVE_SPEC``), so one code path serves ``--workers 1`` and ``--workers N``.
+uvicorn handles SIGTERM: it stops accepting, lets in-flight requests finish, runs the
+app's shutdown (which drains every batcher), then exits 0.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import tempfile
+
+from modelport.client import Registry
+from modelport.config import Settings
+from modelport.serving.app import create_app
+from modelport.serving.config import ServeSpec
+from modelport.serving.metrics import ServerMetrics
+from modelport.serving.middleware import ASGIApp
+from modelport.serving.repository import ModelRepository
+
+SPEC_ENV = "MODELPORT_SERVE_SPEC"
+
+
+def build_app(spec: ServeSpec) -> ASGIApp:
+    """The app for one process: registry, repository, metrics, limits."""
+    settings = Settings.load(spec.home, database_url=spec.database_url)
+    registry = Registry(settings=settings)
+    repository = ModelRepository(registry, spec.endpoints(), ServerMetrics(),
+                                 poll_interval=spec.poll_interval)
+    return create_app(repository, limits=spec.limits_value())
+
+
+def app_from_env() -> ASGIApp:
+    """uvicorn's factory in each worker process."""
+    return build_app(ServeSpec.model_validate_json(os.environ[SPEC_ENV]))
+
+
+def run(spec: ServeSpec, *, host: str, port: int, workers: int = 1,
+        log_level: str = "info") -> None:
+    """Serve until SIGTERM/SIGINT."""
+    import uvicorn
+
+    os.environ[SPEC_ENV] = spec.model_dump_json()
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="modelport-metrics-")
+    fast = importlib.util.find_spec("uvloop") is not None
+    uvicorn.run(
+        "modelport.serving.server:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop" if fast else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        access_log=False,  # modelport writes its own JSON access log
+        log_level=log_level,
+        timeout_graceful_shutdown=30,
+        server_header=False,
+        proxy_headers=False,
+    )
