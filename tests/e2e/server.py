@@ -1,0 +1,97 @@
+"""Run a real ``modelport serve`` process on a free loopback port, for e2e tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(home: Path, **extra: str) -> dict[str, str]:
+    """Environment for a server against ``home`` (nothing inherited leaks in)."""
+    env = {**os.environ, "MODELPORT_HOME": str(home), "MODELPORT_USER": "tester"}
+    for key in ("MODELPORT_DATABASE_URL", "MODELPORT_ARTIFACTS", "MODELPORT_TRUSTED_TYPES",
+                "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(key, None)
+    env.update(extra)
+    return env
+
+
+class ServerProcess:
+    """``python -m modelport serve ARGS --port P`` as a child process.
+
+    Use as a context manager: starts, waits for ``/v2/health/ready``, and on exit sends
+    SIGTERM and waits (killing after a timeout so a hung server cannot hang the suite).
+    """
+
+    def __init__(self, home: Path, args: Sequence[str], *, env: dict[str, str] | None = None,
+                 ready_timeout: float = 90.0, wait_ready: bool = True) -> None:
+        self.home = home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = [*args, "--port", str(self.port)]
+        self.env = server_env(home, **(env or {}))
+        self.ready_timeout = ready_timeout
+        self.wait_ready = wait_ready
+        self.log_path = home.parent / f"server-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ServerProcess:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "modelport", "serve", *self.args],
+            env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        if self.wait_ready:
+            self.wait_until_ready()
+        return self
+
+    def wait_until_ready(self) -> None:
+        """Poll readiness; fail with the server's log if it never gets there."""
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/v2/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server not ready after {self.ready_timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        """Everything the server printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM, then wait; returns the exit code (kills after ``timeout``)."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return int(self.proc.returncode)
+
+    def __exit__(self, *exc: object) -> None:
+        self.terminate()
+        self._log.close()
