@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -90,4 +90,82 @@ def demo(
     console().print(f"{len(scored)} predictions written to {escape(str(out_file))}; "
                     f"accuracy {scored_accuracy:.3f}")
     _cli(*home, "models", "history", "iris")
+
+    _step(6, "serve it: OIP (Triton client), MLflow and /predict, then /metrics")
+    _serve_and_query(home, X_test)
     console().rule("[bold green]demo finished")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve_and_query(home: list[str], X_test: Any) -> None:
+    import signal
+    import time
+
+    import httpx
+    import numpy as np
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "modelport", *home, "serve", "models:/iris@champion",
+            "--port", str(port), "--log-level", "warning"]
+    console().print(f"[dim]$ modelport {escape(' '.join(args[3:]))}[/]")
+    proc = subprocess.Popen(args, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None:
+                raise typer.Exit(1)
+            time.sleep(0.2)
+        console().print(f"server ready at {url}")
+        rows = X_test.head(3)
+        try:
+            _triton(port, rows.to_numpy(dtype=np.float64))
+        except ImportError:
+            body = {"inputs": [{"name": "input-0", "shape": list(rows.shape),
+                                "datatype": "FP64", "data": rows.to_numpy().ravel().tolist()}]}
+            answer = httpx.post(f"{url}/v2/models/iris/infer", json=body, timeout=10)
+            console().print(f"OIP JSON (install tritonclient[http] for the binary demo) → "
+                            f"{escape(answer.text)}")
+        payload = {"dataframe_split": {"columns": list(rows.columns),
+                                       "data": rows.to_numpy().tolist()}}
+        answer = httpx.post(f"{url}/invocations", json=payload, timeout=10)
+        console().print(f"MLflow /invocations (dataframe_split) → {answer.status_code} "
+                        f"{escape(answer.text)}")
+        answer = httpx.post(f"{url}/predict", json={"features": rows.to_numpy().tolist()},
+                            timeout=10)
+        console().print(f"POST /predict → {answer.status_code} {escape(answer.text)} "
+                        f"(answered by version {answer.headers.get('x-model-version')})")
+        metrics = httpx.get(f"{url}/metrics", timeout=10).text
+        shown = [line for line in metrics.splitlines()
+                 if line.startswith(("modelport_requests_total", "modelport_model_loaded"))]
+        console().print("/metrics:\n  " + "\n  ".join(escape(line) for line in shown))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    console().print(f"server stopped cleanly on SIGTERM (exit code {code})")
+    if code != 0:
+        raise typer.Exit(1)
+
+
+def _triton(port: int, rows: Any) -> None:
+    import tritonclient.http as triton
+
+    client = triton.InferenceServerClient(url=f"127.0.0.1:{port}")
+    inp = triton.InferInput("input-0", list(rows.shape), "FP64")
+    inp.set_data_from_numpy(rows, binary_data=True)
+    out = triton.InferRequestedOutput("output-0", binary_data=True)
+    result = client.infer("iris", [inp], outputs=[out])
+    console().print(f"Triton client (binary tensors) → predictions "
+                    f"{result.as_numpy('output-0').tolist()}")

@@ -19,7 +19,7 @@ def _configure_logging(level: str) -> None:
     access = logging.getLogger("modelport.access")
     access.handlers[:] = [handler]
     access.propagate = False
-    access.setLevel(logging.INFO)
+    access.setLevel(logging.INFO if level.lower() in ("debug", "info") else logging.WARNING)
     logging.getLogger("modelport.serving").setLevel(level.upper())
 
 

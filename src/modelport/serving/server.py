@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
+import sys
 import tempfile
 
 from modelport.client import Registry
@@ -46,6 +48,10 @@ def run(spec: ServeSpec, *, host: str, port: int, workers: int = 1,
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="modelport-metrics-")
     fast = importlib.util.find_spec("uvloop") is not None
+    # uvicorn shuts down gracefully on SIGTERM, restores the handler it found, then
+    # re-raises the signal. With the default handler found, that kills the process
+    # (exit -15) after a clean drain; with this one, a drained shutdown exits 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "modelport.serving.server:app_from_env",
         factory=True,
