@@ -7,6 +7,7 @@ set -euo pipefail
 # package:command pairs; the command tells whether the package is already there.
 NEEDED=(
   "postgresql-client:psql"
+  "prometheus:promtool"
 )
 
 missing=()
