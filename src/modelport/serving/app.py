@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -100,6 +100,14 @@ class Server:
             headers = {"content-type": JSON}
             if isinstance(exc, OverloadedError):
                 headers["retry-after"] = str(max(1, round(exc.retry_after)))
+        except ClientDisconnect:
+            # The client hung up before sending its whole body (a dropped connection, a
+            # client-side timeout). Not a server fault: no traceback, no 5xx in the access
+            # log or metrics; 499 as nginx records it. Nobody is left to read the answer.
+            log.info("request %s: client disconnected before sending its body", request_id)
+            status = 499
+            content = render_error("client disconnected before sending the whole body")
+            headers = {"content-type": JSON}
         except Exception:
             log.exception("request %s: unexpected error", request_id)
             status = 500
