@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -42,11 +43,21 @@ def app_from_env() -> ASGIApp:
 def run(spec: ServeSpec, *, host: str, port: int, workers: int = 1,
         log_level: str = "info") -> None:
     """Serve until SIGTERM/SIGINT."""
+    os.environ[SPEC_ENV] = spec.model_dump_json()
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="modelport-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        _run_uvicorn(host, port, workers, log_level)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_uvicorn(host: str, port: int, workers: int, log_level: str) -> None:
     import uvicorn
 
-    os.environ[SPEC_ENV] = spec.model_dump_json()
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="modelport-metrics-")
     fast = importlib.util.find_spec("uvloop") is not None
     # uvicorn shuts down gracefully on SIGTERM, restores the handler it found, then
     # re-raises the signal. With the default handler found, that kills the process
