@@ -356,9 +356,6 @@ def test_mlflow_invocations_csv(srv: SimpleNamespace) -> None:
     assert expect_json(resp) == {"predictions": srv.v1.predict(x).tolist()}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "protocol bug (mlflow._parse_csv): pandas makes the first field the index when data rows "
-    "have one field more than the header, silently shifting every column by one"))
 def test_mlflow_csv_row_wider_than_header_is_refused(srv: SimpleNamespace) -> None:
     csv = ",".join(COLUMNS) + "\n5.1,3.5,1.4,0.2,9\n"
     resp = srv.client.post("/invocations", content=csv, headers={"Content-Type": "text/csv"})
