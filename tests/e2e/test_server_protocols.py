@@ -259,6 +259,27 @@ def test_tritonclient_infer_all_outputs_by_default(srv: SimpleNamespace, triton:
     np.testing.assert_allclose(result.as_numpy("output-0"), srv.lin.predict(x), rtol=1e-12)
 
 
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_tritonclient_compressed_requests(srv: SimpleNamespace, triton: Any,
+                                          algorithm: str) -> None:
+    import tritonclient.http as httpclient
+
+    x = srv.A[:4]
+    inp = httpclient.InferInput("input-0", list(x.shape), "FP64")
+    inp.set_data_from_numpy(x, binary_data=True)
+    result = triton.infer("arr", [inp], request_compression_algorithm=algorithm)
+    np.testing.assert_allclose(result.as_numpy("output-0"), srv.lin.predict(x), rtol=1e-12)
+
+
+def test_unsupported_content_encoding_is_415(srv: SimpleNamespace) -> None:
+    body = {"inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP64",
+                        "data": [1.0, 2.0, 3.0]}]}
+    r = httpx.post(f"{srv.url}/v2/models/arr/infer", content=json.dumps(body),
+                   headers={"content-encoding": "br"}, timeout=10)
+    assert r.status_code == 415
+    assert "Content-Encoding" in r.json()["error"]
+
+
 def test_tritonclient_sees_errors(triton: Any) -> None:
     import tritonclient.http as httpclient
     from tritonclient.utils import InferenceServerException

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,9 @@ from modelport.errors import (
     InvalidInputError,
     ModelportError,
     OverloadedError,
+    PayloadTooLargeError,
     RequestTimeoutError,
+    UnsupportedMediaTypeError,
 )
 from modelport.serving.metrics import ServerMetrics
 from modelport.serving.middleware import ServerMiddleware
@@ -71,7 +74,8 @@ class Server:
         model, version, status = "_unknown", "", 200
         headers: dict[str, str] = {}
         try:
-            body = await request.body()
+            body = decode_body(await request.body(), request.headers.get("content-encoding"),
+                               self.limits.max_body_bytes)
             ireq = parse(body)
             if ireq.model in self.repository.models:
                 model = ireq.model
@@ -118,6 +122,30 @@ class Server:
             self.metrics.latency.labels(model, version).observe(time.perf_counter() - started)
         media = headers.pop("content-type", JSON)
         return Response(content, status_code=status, headers=headers, media_type=media)
+
+
+def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """Undo gzip/deflate Content-Encoding, refusing output beyond ``limit`` (bombs)."""
+    if encoding is None or encoding.strip().lower() in ("", "identity"):
+        return body
+    kind = encoding.strip().lower()
+    if kind not in ("gzip", "deflate"):
+        raise UnsupportedMediaTypeError(
+            f"Content-Encoding {encoding[:40]!r} is not supported; use gzip, deflate or none"
+        )
+    # wbits: 16+ for gzip framing, 15 for zlib (what HTTP "deflate" means in practice).
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if kind == "gzip" else zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidInputError(f"the body is not valid {kind} data: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLargeError(
+            f"the decompressed body exceeds the limit of {limit:,} bytes"
+        )
+    if not inflater.eof:
+        raise InvalidInputError(f"the {kind} body is truncated")
+    return out
 
 
 def _version_param(request: Request) -> int | None:
