@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, ClassVar, Protocol
@@ -87,6 +88,17 @@ class Flavor(ABC):
         store = MemoryArtifactStore()
         written = write_bundle(store, saved.files, {"flavor": self.name, "flavor_meta": saved.meta})
         return self.load(Bundle(store, written.digest), policy)
+
+    def array_predict(
+        self, predictor: Predictor, input_schema: dict[str, Any] | None
+    ) -> Callable[[Any], Any] | None:
+        """A predict taking a 2-D array in the signature's column order, or None.
+
+        Servers use it to skip building a DataFrame per batch when a flavor knows the
+        model computes the same thing from the bare array; they check it against the
+        table path on the input example before trusting it.
+        """
+        return None
 
     def native(self, predictor: Predictor) -> Any:
         """The framework's own model object behind a predictor."""
