@@ -318,9 +318,10 @@ def _safe_in_use(store: RegistryStore, digest: str) -> bool:
 def _predict_example(model: Any, flavor: Flavor, saved: SavedModel, example: Any) -> Any:
     """The model's output on its input example, used to infer the output schema."""
     try:
-        if flavor.runs_code or not callable(getattr(model, "predict", None)):
-            # A PythonModel may need load_context (its artifacts) and an ONNX graph has no
-            # predict: go through a real reload. The caller's own object, so trust is moot.
+        if flavor.name not in ("sklearn", "pickle"):
+            # A PythonModel may need load_context (its artifacts), an ONNX graph has no
+            # predict and a raw XGBoost Booster wants a DMatrix: ask the reloaded model,
+            # which is also what serving will run. The caller's own object: trust is moot.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return flavor.validate(saved, TrustPolicy(trusted=True)).predict(example)

@@ -31,7 +31,7 @@ WRAPPERS = (
 )
 # UBJSON numbers (big-endian) and the markers that carry no payload.
 _DTYPE = {b"i": "i1", b"U": "u1", b"C": "u1", b"I": ">i2", b"l": ">i4", b"L": ">i8", b"d": ">f4",
-          b"D": ">f8"}  # fmt: skip
+          b"D": ">f8"}
 _EMPTY = (b"Z", b"N", b"T", b"F")
 
 
@@ -122,7 +122,7 @@ class XGBoostFlavor(Flavor):
         except (xgboost.core.XGBoostError, TypeError, ValueError) as exc:
             raise UnsupportedModelError(
                 f"model bundle {bundle.digest[:19]} holds no loadable XGBoost model: "
-                f"{str(exc).splitlines()[0][:200]}"
+                f"{_first_line(exc)}"
             ) from exc
         return XGBoostPredictor(model)
 
@@ -139,7 +139,7 @@ class XGBoostFlavor(Flavor):
             xgboost.Booster().load_model(bytearray(data))
         except (xgboost.core.XGBoostError, ValueError) as exc:  # ValueError: undecodable message
             raise UnsupportedModelError(
-                f"XGBoost cannot load this file: {str(exc).splitlines()[0][:200]}"
+                f"XGBoost cannot load this file: {_first_line(exc)}"
             ) from exc
         return SavedModel({name: data}, {"wrapper": "Booster"})
 
@@ -155,7 +155,7 @@ def check_model_bytes(data: bytes) -> str:
     name, doc = found
     try:
         _check_trees(doc["learner"])
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         raise UnsupportedModelError(f"damaged XGBoost model: {exc}") from exc
     return name
 
@@ -205,15 +205,20 @@ def _check_trees(learner: dict[str, Any]) -> None:
             parents[right[inner]] != inner_ids
         ):
             raise ValueError(f"tree {tree.get('id')} has inconsistent parents")
+        # Category lists belong to exactly the categorical splits, and stay in bounds.
         nodes = _ints(tree.get("categories_nodes", []))
         seg = _ints(tree.get("categories_segments", []))
         size = _ints(tree.get("categories_sizes", []))
-        n_cats = len(tree.get("categories", []))
+        kind = _ints(tree.get("split_type", [0] * n))
+        cats = _ints(tree.get("categories", []))
         bad = (
             len(seg) != len(nodes)
             or len(size) != len(nodes)
-            or np.any((nodes < 0) | (nodes >= n))
-            or np.any((seg < 0) | (size < 0) | (seg + size > n_cats))
+            or len(kind) != n
+            or np.any((kind != 0) & ((kind != 1) | ~inner))
+            or not np.array_equal(np.sort(nodes), np.flatnonzero(kind == 1))
+            or np.any((seg < 0) | (size < 0) | (seg + size > len(cats)))
+            or np.any((cats < 0) | (cats >= 1 << 24))  # XGBoost's own category limit
         )
         if bad:
             raise ValueError(f"tree {tree.get('id')} has out-of-range categories")
@@ -224,6 +229,11 @@ def _ints(values: Any) -> np.ndarray:
     if out.ndim != 1:
         raise ValueError("expected a list of integers")
     return out
+
+
+def _first_line(exc: Exception) -> str:
+    # XGBoost appends a C++ stack trace to its messages.
+    return (str(exc).splitlines() or [""])[0][:200]
 
 
 def _one_name(versions: dict[str, str]) -> dict[str, str]:
