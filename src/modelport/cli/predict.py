@@ -79,6 +79,16 @@ class _Writer:
         self.tmp.unlink(missing_ok=True)
 
 
+def _check_input(path: Path) -> None:
+    """Refuse an unusable input file before the (possibly slow) model load."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise InvalidInputError(f"unsupported input type {suffix or '(none)'} for {path.name}; "
+                                f"use one of {', '.join(SUPPORTED)}")
+    if not path.is_file():
+        raise InvalidInputError(f"input file not found: {path}")
+
+
 def _row_count(path: Path) -> int | None:
     """Rows in the input for the progress bar; None when unknown or unreadable."""
     try:
@@ -100,9 +110,11 @@ def predict(
                                             help="Rows scored per call.")] = 10_000,
 ) -> None:
     """Score a file with a registered model; predictions go to --output or stdout (JSON)."""
+    # Bad arguments fail fast, before the model load that may take seconds.
+    _check_input(input_file)
+    writer = _Writer(output) if output else None
     model = state(ctx).registry().load_model(model_uri, trusted=trusted)
     total = _row_count(input_file)
-    writer = _Writer(output) if output else None
     collected: list[Any] = []
     done = 0
     try:

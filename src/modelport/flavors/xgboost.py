@@ -8,6 +8,7 @@ crashes the whole process), so bytes are parsed and checked in Python first.
 
 from __future__ import annotations
 
+import json
 from importlib import metadata
 from typing import Any
 
@@ -141,7 +142,27 @@ class XGBoostFlavor(Flavor):
             raise UnsupportedModelError(
                 f"XGBoost cannot load this file: {_first_line(exc)}"
             ) from exc
-        return SavedModel({name: data}, {"wrapper": "Booster"})
+        return SavedModel({name: data}, {"wrapper": _wrapper_recorded_in(data)})
+
+
+_ESTIMATOR_TYPES = {"classifier": "XGBClassifier", "regressor": "XGBRegressor",
+                    "ranker": "XGBRanker"}
+
+
+def _wrapper_recorded_in(data: bytes) -> str:
+    """The scikit-learn wrapper a file was saved from (XGBoost records it), else Booster.
+
+    A file saved by ``XGBClassifier.save_model`` must predict labels, as XGBoost's own
+    ``XGBClassifier().load_model(file)`` does, not the raw booster's probabilities.
+    """
+    found = _document(data)
+    attributes = (found[1].get("learner") or {}).get("attributes") if found else None
+    raw = attributes.get("scikit_learn") if isinstance(attributes, dict) else None
+    try:
+        kind = json.loads(raw).get("_estimator_type") if isinstance(raw, str) else None
+    except (ValueError, AttributeError):
+        kind = None
+    return _ESTIMATOR_TYPES.get(kind, "Booster") if isinstance(kind, str) else "Booster"
 
 
 def check_model_bytes(data: bytes) -> str:
