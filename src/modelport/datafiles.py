@@ -74,16 +74,23 @@ def iter_table(path: str | Path, chunk_rows: int) -> Iterator[Any]:
 
 
 def count_rows(path: str | Path) -> int | None:
-    """Row count when it is cheap to know (Parquet metadata, CSV line count), else None."""
-    p = Path(path)
-    if p.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
+    """Row count when it is cheap to know (Parquet metadata, CSV line count), else None.
 
-        return int(pq.ParquetFile(p).metadata.num_rows)
-    if p.suffix.lower() == ".csv":
-        with p.open("rb") as fh:
-            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
-            return max(lines - 1, 0)
+    Only a progress hint: an unreadable file gives None here and a precise error later,
+    when it is actually read.
+    """
+    p = Path(path)
+    try:
+        if p.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(p).metadata.num_rows)
+        if p.suffix.lower() == ".csv":
+            with p.open("rb") as fh:
+                lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+                return max(lines - 1, 0)
+    except Exception:  # OSError, pyarrow's ArrowInvalid: no common base
+        return None
     return None
 
 
