@@ -19,7 +19,6 @@ from typing import Any
 from modelport.artifacts.bundle import Bundle, WrittenBundle, write_bundle
 from modelport.artifacts.store import ArtifactStore, LocalArtifactStore
 from modelport.config import Settings
-from modelport.datafiles import example_from_json, example_to_json, fingerprint
 from modelport.errors import (
     ArtifactIntegrityError,
     ConfigurationError,
@@ -32,7 +31,6 @@ from modelport.flavors import get_flavor as _get_flavor
 from modelport.flavors.base import Predictor, warn_on_major_mismatch
 from modelport.registry.entities import AliasEvent, ModelVersion, RegisteredModel
 from modelport.registry.store import NewVersion, RegistryStore, SqlRegistryStore
-from modelport.signature import enforce, infer_signature
 from modelport.uri import ModelURI, parse_uri, validate_name
 
 EXAMPLE_FILE = "input_example.json"
@@ -69,15 +67,19 @@ class LoadedModel:
         """The input example stored with the version, or None."""
         if EXAMPLE_FILE not in self._bundle.manifest["files"]:
             return None
+        from modelport.datafiles import example_from_json
+
         return example_from_json(self._bundle.read(EXAMPLE_FILE))
 
     def validate(self, data: Any) -> Any:
         """``data`` checked and converted to the signature's layout."""
+        from modelport.signature import enforce
+
         return enforce(self._input_schema, data)
 
     def predict(self, data: Any) -> Any:
         """Predictions for ``data`` after checking it against the signature."""
-        return self.predictor.predict(enforce(self._input_schema, data))
+        return self.predictor.predict(self.validate(data))
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,9 @@ class Registry:
         artifacts: dict[str, str] | None = None,
     ) -> ModelVersion:
         """Store ``model`` as the next version of ``name`` and return that version."""
+        from modelport.datafiles import fingerprint
+        from modelport.signature import infer_signature
+
         validate_name(name)
         flavor = flavor_for_model(model, trusted=trusted)
         if artifacts and flavor.name != "python":
@@ -168,6 +173,8 @@ class Registry:
         description: str = "",
     ) -> ModelVersion:
         """Register a model file made elsewhere, detecting its flavor from the content."""
+        from modelport.signature import infer_signature
+
         validate_name(name)
         p = Path(path)
         if not p.is_file():
@@ -199,6 +206,8 @@ class Registry:
     ) -> ModelVersion:
         files = dict(saved.files)
         if input_example is not None:
+            from modelport.datafiles import example_to_json
+
             files[EXAMPLE_FILE] = example_to_json(input_example)
         libraries = flavor.library_versions()
         written: WrittenBundle = write_bundle(

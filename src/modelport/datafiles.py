@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 from modelport.errors import InvalidInputError
@@ -128,6 +127,8 @@ def write_table(frame: Any, path: str | Path) -> None:
 
 def fingerprint(data: Any) -> dict[str, Any]:
     """A content fingerprint of training data: sha256 over schema and values, plus shape."""
+    import numpy as np
+
     h = hashlib.sha256()
     if type(data).__name__ == "DataFrame":
         import pandas as pd
@@ -148,6 +149,8 @@ def fingerprint(data: Any) -> dict[str, Any]:
 
 def example_to_json(example: Any, max_rows: int = 5) -> bytes:
     """A few rows of an input example as JSON (``{"columns", "data"}`` or ``{"data"}``)."""
+    import numpy as np
+
     if type(example).__name__ == "DataFrame":
         head = example.head(max_rows)
         return orjson.dumps(
@@ -160,6 +163,8 @@ def example_to_json(example: Any, max_rows: int = 5) -> bytes:
 
 def example_from_json(raw: bytes) -> Any:
     """The inverse of :func:`example_to_json`."""
+    import numpy as np
+
     payload = orjson.loads(raw)
     if "columns" in payload:
         import pandas as pd

@@ -10,7 +10,6 @@ from rich.table import Table
 
 from modelport.cli.output import console, info, print_json, when
 from modelport.cli.state import state
-from modelport.datafiles import read_table
 from modelport.errors import InvalidInputError
 from modelport.registry.entities import ModelVersion
 from modelport.uri import parse_uri
@@ -134,6 +133,8 @@ def register(
     as_json: JsonOpt = False,
 ) -> None:
     """Register a model file produced elsewhere; the flavor is detected from its content."""
+    from modelport.datafiles import read_table
+
     reg = state(ctx).registry()
     example = read_table(input_example) if input_example else None
     metrics = {k: _number(k, v) for k, v in _pairs(metric, "metric").items()}

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -19,6 +18,7 @@ from modelport.errors import InvalidInputError
 
 
 def _frame(predictions: Any) -> Any:
+    import numpy as np
     import pandas as pd
 
     if isinstance(predictions, dict):

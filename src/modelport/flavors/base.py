@@ -105,14 +105,19 @@ class Flavor(ABC):
         return getattr(predictor, "model", predictor)
 
     def library_versions(self) -> dict[str, str]:
-        """Installed versions of this flavor's libraries."""
-        out = {}
-        for dist in self.libraries:
-            try:
-                out[dist] = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                continue
-        return out
+        """Installed versions of this flavor's libraries (read once per process)."""
+        cached: dict[str, str] | None = getattr(self, "_library_versions", None)
+        if cached is None:
+            # Reading package metadata costs about 0.3 ms per library: too much to repeat
+            # on every load, and installed versions do not change under a running process.
+            cached = {}
+            for dist in self.libraries:
+                try:
+                    cached[dist] = metadata.version(dist)
+                except metadata.PackageNotFoundError:
+                    continue
+            self._library_versions = cached
+        return dict(cached)
 
 
 def warn_on_major_mismatch(saved: dict[str, str], installed: dict[str, str], what: str) -> None:

@@ -33,17 +33,28 @@ def create_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     try:
-        return sa.create_engine(parsed, pool_pre_ping=True, future=True)
+        return sa.create_engine(parsed, pool_pre_ping=True, future=True, **_json_codec())
     except (ImportError, sa.exc.NoSuchModuleError) as exc:
         raise ConfigurationError(
             f"no driver for {parsed.drivername}: install modelport[postgres] ({exc})"
         ) from exc
 
 
+def _json_codec() -> dict[str, Any]:
+    # orjson decodes the JSON columns (signature, metrics, ...) several times faster than
+    # the json module: listing 10,000 versions spent most of its time there.
+    import orjson
+
+    return {
+        "json_serializer": lambda obj: orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode(),
+        "json_deserializer": orjson.loads,
+    }
+
+
 def _sqlite_engine(url: sa.engine.URL) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 60}, future=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 60}, future=True, **_json_codec())
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
