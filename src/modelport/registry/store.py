@@ -333,29 +333,49 @@ class SqlRegistryStore:
 
     def resolve(self, uri: ModelURI) -> ModelVersion:
         """The version a URI points to: by number, by alias, or the newest live one."""
+        validate_name(uri.name)
         with self._read() as conn:
-            model = self._model_row(conn, uri.name)
-            version = uri.version
+            # One joined query on the hot path (every load_model, every server poll);
+            # the step-by-step lookup runs only to explain what is missing.
+            v, m, a = model_versions, models_t, model_aliases
+            q = (sa.select(v).join(m, m.c.id == v.c.model_id)
+                 .where(m.c.name == uri.name, m.c.deleted_at.is_(None)))
             if uri.alias is not None:
-                version = conn.execute(
-                    sa.select(model_aliases.c.version).where(
-                        model_aliases.c.model_id == model["id"],
-                        model_aliases.c.alias == uri.alias,
-                    )
-                ).scalar()
-                if version is None:
-                    raise AliasNotFoundError(f"model {uri.name!r} has no alias {uri.alias!r}")
-            elif version is None:
-                version = conn.execute(
-                    sa.select(sa.func.max(model_versions.c.version)).where(
-                        model_versions.c.model_id == model["id"],
-                        model_versions.c.deleted_at.is_(None),
-                    )
-                ).scalar()
-                if version is None:
-                    raise VersionNotFoundError(f"model {uri.name!r} has no live versions")
-            row = self._version_row(conn, model["id"], uri.name, version)
-            return self._to_version(row, uri.name, self._aliases_of(conn, model["id"], version))
+                q = q.join(a, sa.and_(a.c.model_id == m.c.id, a.c.alias == uri.alias,
+                                      a.c.version == v.c.version))
+            elif uri.version is not None:
+                q = q.where(v.c.version == uri.version)
+            else:
+                q = q.where(v.c.deleted_at.is_(None)).order_by(v.c.version.desc()).limit(1)
+            row = conn.execute(q).mappings().first()
+            if row is not None and row["deleted_at"] is None:
+                aliases = self._aliases_of(conn, row["model_id"], row["version"])
+                return self._to_version(row, uri.name, aliases)
+            return self._resolve_stepwise(conn, uri)
+
+    def _resolve_stepwise(self, conn: Connection, uri: ModelURI) -> ModelVersion:
+        model = self._model_row(conn, uri.name)
+        version = uri.version
+        if uri.alias is not None:
+            version = conn.execute(
+                sa.select(model_aliases.c.version).where(
+                    model_aliases.c.model_id == model["id"],
+                    model_aliases.c.alias == uri.alias,
+                )
+            ).scalar()
+            if version is None:
+                raise AliasNotFoundError(f"model {uri.name!r} has no alias {uri.alias!r}")
+        elif version is None:
+            version = conn.execute(
+                sa.select(sa.func.max(model_versions.c.version)).where(
+                    model_versions.c.model_id == model["id"],
+                    model_versions.c.deleted_at.is_(None),
+                )
+            ).scalar()
+            if version is None:
+                raise VersionNotFoundError(f"model {uri.name!r} has no live versions")
+        row = self._version_row(conn, model["id"], uri.name, version)
+        return self._to_version(row, uri.name, self._aliases_of(conn, model["id"], version))
 
     def digest_in_use(self, digest: str) -> bool:
         """Whether any version (live or deleted) references this artifact digest."""
