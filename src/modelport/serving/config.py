@@ -32,9 +32,9 @@ class _Strict(BaseModel):
 class BatchingSpec(_Strict):
     """Batching limits of one model."""
 
-    max_batch_size: int = Field(64, ge=1, le=100_000)
-    max_latency_ms: float = Field(5.0, ge=0, le=10_000)
-    max_queue_rows: int = Field(4096, ge=1)
+    max_batch_size: int = Field(default=64, ge=1, le=100_000)
+    max_latency_ms: float = Field(default=5.0, ge=0, le=10_000)
+    max_queue_rows: int = Field(default=4096, ge=1)
 
 
 class ModelSpec(_Strict):
@@ -49,9 +49,9 @@ class ModelSpec(_Strict):
 class LimitsSpec(_Strict):
     """Request limits."""
 
-    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
-    max_rows: int = Field(100_000, ge=1)
-    request_timeout: float = Field(30.0, gt=0)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_rows: int = Field(default=100_000, ge=1)
+    request_timeout: float = Field(default=30.0, gt=0)
 
 
 class ServeSpec(_Strict):
@@ -59,7 +59,7 @@ class ServeSpec(_Strict):
 
     models: list[ModelSpec] = Field(default_factory=list)
     limits: LimitsSpec = LimitsSpec()
-    poll_interval: float = Field(1.0, gt=0, le=3600)
+    poll_interval: float = Field(default=1.0, gt=0, le=3600)
     home: str | None = None
     database_url: str | None = None
 
