@@ -8,6 +8,7 @@ set -euo pipefail
 NEEDED=(
   "postgresql-client:psql"
   "prometheus:promtool"
+  "wrk:wrk"
 )
 
 missing=()
