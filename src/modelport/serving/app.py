@@ -82,7 +82,8 @@ class Server:
             request.state.model = ireq.model
             if ireq.id is None:
                 ireq.id = request_id
-            self.metrics.inflight.labels(model).inc()
+            inflight = self.metrics.child(self.metrics.inflight, model)
+            inflight.inc()
             try:
                 async with asyncio.timeout(self.limits.request_timeout):
                     response = await self.repository.infer(ireq)
@@ -91,7 +92,7 @@ class Server:
                     f"the request took longer than {self.limits.request_timeout:g}s"
                 ) from None
             finally:
-                self.metrics.inflight.labels(model).dec()
+                inflight.dec()
             version = str(response.version)
             request.state.version = version
             content, headers = render(response, ireq)
@@ -117,9 +118,10 @@ class Server:
             status = 500
             content = render_error(f"internal server error (request id {request_id})")
             headers = {"content-type": JSON}
-        self.metrics.requests.labels(model, version, protocol, str(status)).inc()
+        self.metrics.child(self.metrics.requests, model, version, protocol, str(status)).inc()
         if status == 200:
-            self.metrics.latency.labels(model, version).observe(time.perf_counter() - started)
+            self.metrics.child(self.metrics.latency, model, version).observe(
+                time.perf_counter() - started)
         media = headers.pop("content-type", JSON)
         return Response(content, status_code=status, headers=headers, media_type=media)
 
@@ -283,22 +285,24 @@ def _routes(server: Server) -> list[Route]:
                         media_type="text/plain; version=0.0.4; charset=utf-8")
 
     g = guarded
+    # Starlette matches routes in order: the inference routes come first so the hot path
+    # does not try a dozen patterns before its own.
     return [
+        Route("/v2/models/{name}/infer", g(oip_infer), methods=["POST"]),
+        Route("/predict", g(simple_predict), methods=["POST"]),
+        Route("/invocations", g(invocations), methods=["POST"]),
+        Route("/v1/models/{name}:predict", g(v1_predict), methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}/infer", g(oip_infer), methods=["POST"]),
         Route("/v2/health/live", live), Route("/v2/health/ready", ready),
         Route("/v2", server_meta),
         Route("/v2/models/{name}", g(model_meta)),
         Route("/v2/models/{name}/ready", g(model_ready)),
-        Route("/v2/models/{name}/infer", g(oip_infer), methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}", g(model_meta)),
         Route("/v2/models/{name}/versions/{version}/ready", g(model_ready)),
-        Route("/v2/models/{name}/versions/{version}/infer", g(oip_infer), methods=["POST"]),
         Route("/v2/repository/index", g(repo_index), methods=["POST"]),
         Route("/v2/repository/models/{name}/load", g(repo_load), methods=["POST"]),
         Route("/ping", ping), Route("/health", ping), Route("/version", version),
-        Route("/invocations", g(invocations), methods=["POST"]),
         Route("/v1/models/{name}", g(v1_status)),
-        Route("/v1/models/{name}:predict", g(v1_predict), methods=["POST"]),
-        Route("/predict", g(simple_predict), methods=["POST"]),
         Route("/metrics", metrics),
     ]
 

@@ -76,13 +76,15 @@ class Deployment:
 
     def _observe_batch(self, rows: int, requests: int, seconds: float) -> None:
         if self._metrics is not None:
-            self._metrics.batch_size.labels(*self._labels).observe(rows)
+            self._metrics.child(self._metrics.batch_size, *self._labels).observe(rows)
 
     def _run_batch(self, parts: list[Rows]) -> list[list[Tensor]]:
         batch = concat(parts)
         try:
             if self.array_predict is not None and batch.columns is not None:
                 raw = self.array_predict(np.column_stack(list(batch.columns.values())))
+            elif self.array_predict is not None and batch.names is not None:
+                raw = self.array_predict(batch.array)
             else:
                 raw = self.loaded.predictor.predict(model_input(batch))
         except ModelportError:
@@ -100,8 +102,9 @@ class Deployment:
         rows = to_rows(request, self.input_schema)
         result = await self.batcher.submit(rows, rows.n)
         if self._metrics is not None:
-            self._metrics.queue_time.labels(*self._labels).observe(result.queue_seconds)
-            self._metrics.compute_time.labels(*self._labels).observe(result.compute_seconds)
+            m = self._metrics
+            m.child(m.queue_time, *self._labels).observe(result.queue_seconds)
+            m.child(m.compute_time, *self._labels).observe(result.compute_seconds)
         return InferenceResponse(self.endpoint, self.version, result.value, id=request.id)
 
     def warm(self) -> float:

@@ -8,6 +8,7 @@ aggregates them with prometheus-client's multiprocess collector.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -64,8 +65,18 @@ class ServerMetrics:
             "modelport_model_loaded", "1 for each model version currently served.", labels,
             registry=reg, multiprocess_mode="livemax",
         )
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         if self.multiprocess:
             MultiProcessCollector(self.registry)
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, cached: each ``labels()`` call takes a lock and
+        builds a tuple, a measurable share of a small request's cost."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -24,18 +24,31 @@ DEFAULT_OUTPUT = "output-0"
 
 @dataclass(frozen=True)
 class Rows:
-    """The rows of one request (or a batch): an array, or named 1-D columns."""
+    """The rows of one request (or a batch): an array, or named 1-D columns.
+
+    A table whose columns share one dtype, sent as one 2-D tensor, stays one array with
+    the column ``names`` beside it: splitting it into columns only to stack them again
+    for the model was a tenth of a small request's cost.
+    """
 
     n: int
     array: np.ndarray[Any, Any] | None = None
     columns: dict[str, np.ndarray[Any, Any]] | None = None
+    names: tuple[str, ...] | None = None
 
     def slice(self, start: int, stop: int) -> Rows:
         """Rows ``start:stop``."""
         if self.array is not None:
-            return Rows(stop - start, array=self.array[start:stop])
+            return Rows(stop - start, array=self.array[start:stop], names=self.names)
         assert self.columns is not None
         return Rows(stop - start, columns={k: v[start:stop] for k, v in self.columns.items()})
+
+    def as_columns(self) -> dict[str, np.ndarray[Any, Any]]:
+        """The rows as named 1-D columns (tables only)."""
+        if self.columns is not None:
+            return self.columns
+        assert self.array is not None and self.names is not None
+        return {name: self.array[:, i] for i, name in enumerate(self.names)}
 
 
 def _cast(values: np.ndarray[Any, Any], spec: dict[str, Any], what: str) -> np.ndarray[Any, Any]:
@@ -107,6 +120,11 @@ def _table_rows(inputs: list[Tensor], columns: list[dict[str, Any]]) -> Rows:
                 f"expected {len(names)} columns ({', '.join(names)}), got shape "
                 f"{list(inputs[0].data.shape)}"
             )
+        if data.shape[0] == 0:
+            raise SignatureError("the input has no rows")
+        dtypes = {c["dtype"] for c in columns}
+        if len(dtypes) == 1 and data.dtype != object and castable(data.dtype, dtypes.pop()):
+            return _uniform_table(data, columns)
         raw = {name: data[:, i] for i, name in enumerate(names)}
     else:
         missing = [n for n in names if n not in by_name]
@@ -132,6 +150,17 @@ def _table_rows(inputs: list[Tensor], columns: list[dict[str, Any]]) -> Rows:
     return Rows(n, columns=cols)
 
 
+def _uniform_table(data: np.ndarray[Any, Any], columns: list[dict[str, Any]]) -> Rows:
+    """A 2-D tensor for a table whose columns share one dtype: cast once, keep as one array."""
+    dtype = columns[0]["dtype"]
+    arr = data if dtype in ("object", "string") or data.dtype == np.dtype(dtype) \
+        else data.astype(dtype)
+    if arr.dtype.kind == "f":
+        for i, spec in enumerate(columns):
+            check_finite(arr[:, i], spec, f"column {spec['name']!r}")
+    return Rows(int(arr.shape[0]), array=arr, names=tuple(c["name"] for c in columns))
+
+
 def _numeric_from_objects(values: np.ndarray[Any, Any], name: str) -> np.ndarray[Any, Any]:
     # A column sliced out of a mixed 2-D object array: numbers stored as Python objects.
     if all(isinstance(v, (int, float, bool, np.number)) for v in values):
@@ -144,19 +173,22 @@ def concat(parts: list[Rows]) -> Rows:
     if len(parts) == 1:
         return parts[0]
     n = sum(p.n for p in parts)
-    if parts[0].array is not None:
-        return Rows(n, array=np.concatenate([p.array for p in parts]))  # type: ignore[misc]
-    keys = list(parts[0].columns or {})
-    return Rows(n, columns={k: np.concatenate([p.columns[k] for p in parts])  # type: ignore[index]
-                            for k in keys})
+    if all(p.array is not None for p in parts):
+        arrays = [p.array for p in parts]
+        return Rows(n, array=np.concatenate(arrays), names=parts[0].names)  # type: ignore[arg-type]
+    # Tables sent both ways (one 2-D tensor, or one tensor per column) meet as columns.
+    columns = [p.as_columns() for p in parts]
+    return Rows(n, columns={k: np.concatenate([c[k] for c in columns]) for k in columns[0]})
 
 
 def model_input(rows: Rows) -> Any:
     """What the model's predict receives: the array, or a DataFrame of the columns."""
-    if rows.array is not None:
+    if rows.array is not None and rows.names is None:
         return rows.array
     import pandas as pd
 
+    if rows.array is not None:
+        return pd.DataFrame(rows.array, columns=list(rows.names or ()), copy=False)
     return pd.DataFrame(rows.columns, copy=False)
 
 
