@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelport.artifacts import Bundle, MemoryArtifactStore, write_bundle
+from modelport.artifacts import Bundle
 from modelport.errors import UnsupportedModelError
 from modelport.flavors import SavedModel, TrustPolicy, flavor_for_model, get_flavor
 from modelport.flavors.lightgbm import LightGBMFlavor
+from tests.flavors import bundles
 
 lgb = pytest.importorskip("lightgbm")
 
@@ -28,16 +29,12 @@ def X() -> np.ndarray:
     return np.random.default_rng(0).normal(size=(200, 4))
 
 
-def bundle_of(saved: SavedModel) -> Bundle:
-    store = MemoryArtifactStore()
-    written = write_bundle(store, saved.files, {
-        "flavor": FLAVOR.name, "flavor_meta": saved.meta, "libraries": FLAVOR.library_versions(),
-    })
-    return Bundle(store, written.digest)
+def bundle_of(saved: SavedModel, libraries: dict[str, str] | None = None) -> Bundle:
+    return bundles.bundle_of(FLAVOR, saved, libraries)
 
 
 def round_trip(model):
-    return FLAVOR.load(bundle_of(FLAVOR.save(model)), TrustPolicy())
+    return bundles.round_trip(FLAVOR, model)
 
 
 @pytest.mark.parametrize("labels", [

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelport.artifacts import Bundle, MemoryArtifactStore, write_bundle
+from modelport.artifacts import Bundle
 from modelport.errors import UnsupportedModelError
 from modelport.flavors import (
     LibraryVersionWarning,
@@ -21,6 +21,7 @@ from modelport.flavors import (
     get_flavor,
 )
 from modelport.flavors.xgboost import XGBoostFlavor
+from tests.flavors import bundles
 
 xgb = pytest.importorskip("xgboost")
 
@@ -40,17 +41,11 @@ def X() -> np.ndarray:
 
 
 def bundle_of(saved: SavedModel, libraries: dict[str, str] | None = None) -> Bundle:
-    store = MemoryArtifactStore()
-    written = write_bundle(store, saved.files, {
-        "flavor": FLAVOR.name,
-        "flavor_meta": saved.meta,
-        "libraries": FLAVOR.library_versions() if libraries is None else libraries,
-    })
-    return Bundle(store, written.digest)
+    return bundles.bundle_of(FLAVOR, saved, libraries)
 
 
 def round_trip(model):
-    return FLAVOR.load(bundle_of(FLAVOR.save(model)), TrustPolicy())
+    return bundles.round_trip(FLAVOR, model)
 
 
 def binary(X):
