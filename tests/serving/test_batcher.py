@@ -144,3 +144,31 @@ def test_close_drains_queued_requests_and_refuses_new_ones() -> None:
         assert [r.value.tolist() for r in done] == [[i * 2] for i in range(10)]
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("delay", "inline_expected"), [(0.0, True), (0.003, False)])
+def test_cheap_models_run_inline_and_slow_ones_on_the_executor(delay: float,
+                                                              inline_expected: bool) -> None:
+    import threading
+    import time
+
+    threads: list[str] = []
+
+    def run(payloads: list[np.ndarray]) -> list[np.ndarray]:
+        threads.append(threading.current_thread().name)
+        if delay:
+            time.sleep(delay)
+        return [p * 2 for p in payloads]
+
+    async def scenario() -> None:
+        executor = ThreadPoolExecutor(1, thread_name_prefix="model")
+        batcher = Batcher(run, executor=executor, slice_rows=lambda p, a, b: p[a:b],
+                          join=np.concatenate, inline_below_ms=1.0)
+        for i in range(5):
+            assert (await batcher.submit(np.array([i]), 1)).value.tolist() == [i * 2]
+        await batcher.close()
+        executor.shutdown()
+
+    asyncio.run(scenario())
+    assert threads[0].startswith("model")  # the first batch's cost is unknown: executor
+    assert all(t == "MainThread" for t in threads[1:]) is inline_expected
