@@ -77,6 +77,11 @@ class Server:
             body = decode_body(await request.body(), request.headers.get("content-encoding"),
                                self.limits.max_body_bytes)
             ireq = parse(body)
+            if ireq.inputs and ireq.rows > self.limits.max_rows:
+                raise PayloadTooLargeError(
+                    f"the request has {ireq.rows:,} rows; this server takes at most "
+                    f"{self.limits.max_rows:,} per request"
+                )
             if ireq.model in self.repository.models:
                 model = ireq.model
             request.state.model = ireq.model
