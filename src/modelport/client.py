@@ -263,7 +263,8 @@ class Registry:
 
     def load_model(self, uri: str | ModelURI, *, trusted: bool = False) -> LoadedModel:
         """Load a version for prediction; its artifact is digest-checked on the way."""
-        version = self.get(uri)
+        version = self.store.resolve(uri if isinstance(uri, ModelURI) else parse_uri(uri),
+                                     with_aliases=False)
         bundle = Bundle(self.artifacts, version.artifact_digest)
         if bundle.flavor != version.flavor:
             raise ArtifactIntegrityError(

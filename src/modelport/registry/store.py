@@ -56,7 +56,7 @@ class RegistryStore(Protocol):
     def list_models(self, include_deleted: bool = False) -> list[RegisteredModel]: ...
     def get_version(self, name: str, version: int) -> ModelVersion: ...
     def list_versions(self, name: str, include_deleted: bool = False) -> list[ModelVersion]: ...
-    def resolve(self, uri: ModelURI) -> ModelVersion: ...
+    def resolve(self, uri: ModelURI, *, with_aliases: bool = True) -> ModelVersion: ...
     def set_alias(
         self, name: str, alias: str, version: int, actor: str, reason: str = ""
     ) -> AliasEvent: ...
@@ -331,27 +331,34 @@ class SqlRegistryStore:
                 for r in conn.execute(q).mappings()
             ]
 
-    def resolve(self, uri: ModelURI) -> ModelVersion:
-        """The version a URI points to: by number, by alias, or the newest live one."""
+    def resolve(self, uri: ModelURI, *, with_aliases: bool = True) -> ModelVersion:
+        """The version a URI points to: by number, by alias, or the newest live one.
+
+        ``with_aliases=False`` leaves ``aliases`` empty and saves a query (loading a
+        model does not need them).
+        """
         validate_name(uri.name)
         with self._read() as conn:
-            # One joined query on the hot path (every load_model, every server poll);
-            # the step-by-step lookup runs only to explain what is missing.
-            v, m, a = model_versions, models_t, model_aliases
-            q = (sa.select(v).join(m, m.c.id == v.c.model_id)
-                 .where(m.c.name == uri.name, m.c.deleted_at.is_(None)))
-            if uri.alias is not None:
-                q = q.join(a, sa.and_(a.c.model_id == m.c.id, a.c.alias == uri.alias,
-                                      a.c.version == v.c.version))
-            elif uri.version is not None:
-                q = q.where(v.c.version == uri.version)
-            else:
-                q = q.where(v.c.deleted_at.is_(None)).order_by(v.c.version.desc()).limit(1)
-            row = conn.execute(q).mappings().first()
+            # One joined query on the hot path (every load_model, every server poll); the
+            # step-by-step lookup runs only to explain what is missing.
+            row = conn.execute(self._resolve_query(uri)).mappings().first()
             if row is not None and row["deleted_at"] is None:
-                aliases = self._aliases_of(conn, row["model_id"], row["version"])
+                aliases = (self._aliases_of(conn, row["model_id"], row["version"])
+                           if with_aliases else ())
                 return self._to_version(row, uri.name, aliases)
             return self._resolve_stepwise(conn, uri)
+
+    @staticmethod
+    def _resolve_query(uri: ModelURI) -> sa.Select[Any]:
+        v, m, a = model_versions, models_t, model_aliases
+        q = (sa.select(v).join(m, m.c.id == v.c.model_id)
+             .where(m.c.name == uri.name, m.c.deleted_at.is_(None)))
+        if uri.alias is not None:
+            return q.join(a, sa.and_(a.c.model_id == m.c.id, a.c.alias == uri.alias,
+                                     a.c.version == v.c.version))
+        if uri.version is not None:
+            return q.where(v.c.version == uri.version)
+        return q.where(v.c.deleted_at.is_(None)).order_by(v.c.version.desc()).limit(1)
 
     def _resolve_stepwise(self, conn: Connection, uri: ModelURI) -> ModelVersion:
         model = self._model_row(conn, uri.name)
