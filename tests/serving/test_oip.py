@@ -373,7 +373,7 @@ def _with(**fields: Any) -> bytes:
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        (b"", "invalid JSON"),
+        (b"", "the request body is empty"),
         (b'{"inputs": [', "invalid JSON"),
         (b"\xff\xfe{}", "not valid UTF-8"),
         (b"[1, 2]", "must be a JSON object, got list"),

@@ -12,7 +12,6 @@ element is a 4-byte little-endian length followed by its bytes.
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 from typing import Any
@@ -22,6 +21,7 @@ import orjson
 
 from modelport.errors import InvalidInputError, PayloadTooLargeError
 from modelport.serving.datatypes import NUMPY_TO_OIP, numpy_dtype, oip_datatype
+from modelport.serving.protocols.payloads import load_json
 from modelport.serving.types import InferenceRequest, InferenceResponse, Tensor
 from modelport.uri import validate_name
 
@@ -39,34 +39,6 @@ def _show(value: Any, limit: int = 60) -> str:
     """A short repr of client-supplied text (repr escapes control and surrogate chars)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # The stdlib silently keeps the last duplicate; two "data" or "shape" values are
-    # ambiguous, so refuse rather than guess which one the client meant.
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise InvalidInputError(f"duplicate key {_show(key)} in a JSON object")
-        obj[key] = value
-    return obj
-
-
-def _load_json(raw: bytes) -> Any:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"the JSON header is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        # NaN/Infinity become floats; the signature check decides whether they may pass.
-        return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=float)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(
-            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise InvalidInputError("invalid JSON: nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer literal over Python's 4300-digit limit
-        raise InvalidInputError(f"invalid JSON: {str(exc)[:100]}") from None
 
 
 def _get(obj: dict[str, Any], key: str, kind: type, where: str, required: bool = False) -> Any:
@@ -118,7 +90,7 @@ def parse_infer(body: bytes, *, model: str, version: int | None, header_length: 
     else:
         header, binary = view[:header_length], view[header_length:]
 
-    doc = _load_json(bytes(header))
+    doc = load_json(bytes(header))
     if not isinstance(doc, dict):
         raise InvalidInputError(f"the request must be a JSON object, got {type(doc).__name__}")
     req_id = _get(doc, "id", str, "request")
