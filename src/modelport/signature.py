@@ -193,10 +193,22 @@ def _enforce_tensor(schema: Schema, data: Any) -> np.ndarray[Any, Any]:
             )
     if arr.shape[0] == 0:
         raise SignatureError("the input has no rows")
-    expected = schema["dtype"]
-    if not castable(arr.dtype, expected):
-        raise SignatureError(f"expected dtype {expected}, got {_dtype_name(arr.dtype)}")
-    if expected not in ("object", "string") and arr.dtype != np.dtype(expected):
-        arr = arr.astype(expected)
-    check_finite(arr, schema, "the input")
-    return arr
+    return cast_values(arr, schema)
+
+
+def cast_values(
+    values: np.ndarray[Any, Any], spec: dict[str, Any], what: str | None = None
+) -> np.ndarray[Any, Any]:
+    """``values`` cast losslessly to ``spec["dtype"]`` and checked for NaN/Infinity.
+
+    ``what`` names the column in messages; without it the values are the whole input.
+    """
+    expected = spec["dtype"]
+    if not castable(values.dtype, expected):
+        got = _dtype_name(values.dtype)
+        raise SignatureError(f"{what}: expected {expected}, got {got}" if what
+                             else f"expected dtype {expected}, got {got}")
+    if expected not in ("object", "string") and values.dtype != np.dtype(expected):
+        values = values.astype(expected)
+    check_finite(values, spec, what or "the input")
+    return values

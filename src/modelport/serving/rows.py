@@ -17,7 +17,7 @@ import numpy as np
 
 from modelport.errors import InvalidInputError, ModelExecutionError, SignatureError
 from modelport.serving.types import InferenceRequest, Tensor
-from modelport.signature import castable, check_finite
+from modelport.signature import cast_values, castable, check_finite
 
 DEFAULT_OUTPUT = "output-0"
 
@@ -49,17 +49,6 @@ class Rows:
             return self.columns
         assert self.array is not None and self.names is not None
         return {name: self.array[:, i] for i, name in enumerate(self.names)}
-
-
-def _cast(values: np.ndarray[Any, Any], spec: dict[str, Any], what: str) -> np.ndarray[Any, Any]:
-    expected = spec["dtype"]
-    if not castable(values.dtype, expected):
-        got = "string" if values.dtype.kind in "OUS" else str(values.dtype)
-        raise SignatureError(f"{what}: expected {expected}, got {got}")
-    if expected not in ("object", "string") and values.dtype != np.dtype(expected):
-        values = values.astype(expected)
-    check_finite(values, spec, what)
-    return values
 
 
 def _column(tensor: Tensor, name: str) -> np.ndarray[Any, Any]:
@@ -102,7 +91,7 @@ def to_rows(request: InferenceRequest, schema: dict[str, Any] | None) -> Rows:
         raise SignatureError(f"expected shape {shape}, got {list(inputs[0].data.shape)}")
     if data.shape[0] == 0:
         raise SignatureError("the input has no rows")
-    return Rows(int(data.shape[0]), array=_cast(data, schema, "the input"))
+    return Rows(int(data.shape[0]), array=cast_values(data, schema))
 
 
 def _table_rows(inputs: list[Tensor], columns: list[dict[str, Any]]) -> Rows:
@@ -146,7 +135,7 @@ def _table_rows(inputs: list[Tensor], columns: list[dict[str, Any]]) -> Rows:
         values = raw[spec["name"]]
         if values.dtype == object and spec["dtype"] not in ("object", "string"):
             values = _numeric_from_objects(values, spec["name"])
-        cols[spec["name"]] = _cast(values, spec, f"column {spec['name']!r}")
+        cols[spec["name"]] = cast_values(values, spec, f"column {spec['name']!r}")
     return Rows(n, columns=cols)
 
 

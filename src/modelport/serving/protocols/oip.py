@@ -22,6 +22,7 @@ import orjson
 from modelport.errors import InvalidInputError, PayloadTooLargeError
 from modelport.serving.datatypes import NUMPY_TO_OIP, numpy_dtype, oip_datatype
 from modelport.serving.protocols.payloads import load_json
+from modelport.serving.protocols.payloads import shown as _show
 from modelport.serving.types import InferenceRequest, InferenceResponse, Tensor
 from modelport.uri import validate_name
 
@@ -33,12 +34,6 @@ _TYPE_NAMES: dict[type, str] = {str: "a string", list: "an array", dict: "an obj
 _UNSUPPORTED = {"shared_memory_region": "shared-memory", "classification": "classification"}
 _ALLOWED: dict[str, tuple[set[type], str]] = {
     "b": ({bool}, "booleans"), "O": ({str}, "strings"), "f": ({int, float}, "numbers")}
-
-
-def _show(value: Any, limit: int = 60) -> str:
-    """A short repr of client-supplied text (repr escapes control and surrogate chars)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _get(obj: dict[str, Any], key: str, kind: type, where: str, required: bool = False) -> Any:

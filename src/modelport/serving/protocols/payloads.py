@@ -52,9 +52,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:
-            raise InvalidInputError(f"invalid JSON: duplicate key {_shown(key)} in an object")
+            raise InvalidInputError(f"invalid JSON: duplicate key {shown(key)} in an object")
         if not _is_unicode(key):
-            raise InvalidInputError(f"invalid JSON: key {_shown(key)} is not valid Unicode")
+            raise InvalidInputError(f"invalid JSON: key {shown(key)} is not valid Unicode")
         obj[key] = value
     return obj
 
@@ -117,16 +117,17 @@ def check_keys(obj: dict[str, Any], allowed: tuple[str, ...], what: str, *, hint
     """Refuse keys outside ``allowed`` (typos should not be silently ignored)."""
     unknown = [key for key in obj if key not in allowed]
     if unknown:
-        names = ", ".join(_shown(k) for k in unknown[:5])
+        names = ", ".join(shown(k) for k in unknown[:5])
         raise InvalidInputError(
             f"{what} has unknown key{'s' if len(unknown) > 1 else ''} {names}; "
             f"accepted keys: {', '.join(allowed)}{hint}"
         )
 
 
-def _shown(key: Any) -> str:
-    text = repr(key)
-    return text if len(text) <= 80 else text[:77] + "..."
+def shown(value: Any, limit: int = 80) -> str:
+    """A short repr of client-supplied text (repr escapes control and surrogate chars)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ------------------------------------------------------------------------- limits
@@ -333,21 +334,21 @@ def columns_to_tensors(
     for col, values in columns.items():
         if not isinstance(values, list):
             raise InvalidInputError(
-                f"{where}: column {_shown(col)} must be an array with one value per row, "
+                f"{where}: column {shown(col)} must be an array with one value per row, "
                 f"got {json_type(values)}"
             )
         if first_name is None:
             first_name, n_rows = col, len(values)
         elif len(values) != n_rows:
             raise InvalidInputError(
-                f"{where}: column {_shown(col)} has {_count(len(values))} but column "
-                f"{_shown(first_name)} has {n_rows}; every column needs one value per row"
+                f"{where}: column {shown(col)} has {_count(len(values))} but column "
+                f"{shown(first_name)} has {n_rows}; every column needs one value per row"
             )
     check_rows(n_rows, where, max_rows)
     return [
         Tensor(
             str(col),
-            to_array(values, f"{where}: column {_shown(col)}", max_ndim=max_ndim),
+            to_array(values, f"{where}: column {shown(col)}", max_ndim=max_ndim),
         )
         for col, values in columns.items()
     ]
@@ -381,12 +382,12 @@ def records_to_tensors(
             missing = [k for k in keys if k not in record]
             if missing:
                 raise InvalidInputError(
-                    f"{where}: record {index} is missing key {_shown(missing[0])} "
+                    f"{where}: record {index} is missing key {shown(missing[0])} "
                     "(record 0 has it); every record needs the same keys"
                 )
             extra = next(k for k in record if k not in first)
             raise InvalidInputError(
-                f"{where}: record {index} has key {_shown(extra)} that record 0 does not "
+                f"{where}: record {index} has key {shown(extra)} that record 0 does not "
                 "have; every record needs the same keys"
             )
     return [
@@ -394,7 +395,7 @@ def records_to_tensors(
             key,
             to_array(
                 [record[key] for record in records],
-                f"{where}: column {_shown(key)}",
+                f"{where}: column {shown(key)}",
                 label="record",
                 max_ndim=max_ndim,
             ),
@@ -441,7 +442,7 @@ def split_to_tensors(
             )
         label = str(col)
         if label in names:
-            raise InvalidInputError(f"{where}: duplicate column name {_shown(label)}")
+            raise InvalidInputError(f"{where}: duplicate column name {shown(label)}")
         names.append(label)
     if not isinstance(data, list):
         raise InvalidInputError(f"{where}: 'data' must be an array of rows, got {json_type(data)}")
@@ -468,7 +469,7 @@ def split_to_tensors(
                 f"{where}: 'index' must be an array with one label per row ({len(data)}), got {got}"
             )
     return [
-        Tensor(name, to_array([row[j] for row in data], f"{where}: column {_shown(name)}"))
+        Tensor(name, to_array([row[j] for row in data], f"{where}: column {shown(name)}"))
         for j, name in enumerate(names)
     ]
 
