@@ -8,13 +8,14 @@ itself knows nothing of flavors or artifacts; this module ties them together.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import os
 import platform
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelport.artifacts.bundle import Bundle, WrittenBundle, write_bundle
 from modelport.artifacts.store import ArtifactStore, LocalArtifactStore
@@ -32,6 +33,10 @@ from modelport.flavors.base import Predictor, warn_on_major_mismatch
 from modelport.registry.entities import AliasEvent, ModelVersion, RegisteredModel
 from modelport.registry.store import NewVersion, RegistryStore, SqlRegistryStore
 from modelport.uri import ModelURI, parse_uri, validate_name
+
+if TYPE_CHECKING:
+    from modelport.registry.deployments import DeploymentStore
+    from modelport.registry.records import RecordStore
 
 EXAMPLE_FILE = "input_example.json"
 MAX_FILE_BYTES = 4 << 30  # a model file above 4 GiB is almost surely a mistake
@@ -112,6 +117,25 @@ class Registry:
         self.settings = settings or Settings.load(home, database_url, artifacts)
         self.store: RegistryStore = store or SqlRegistryStore.from_url(self.settings.database_url)
         self.artifacts: ArtifactStore = artifact_store or _artifact_store(self.settings.artifacts)
+
+    @functools.cached_property
+    def deployments(self) -> DeploymentStore:
+        """Deployments (desired state of each endpoint), their history, and rollouts."""
+        from modelport.registry.deployments import DeploymentStore
+
+        return DeploymentStore(self._sql_store())
+
+    @functools.cached_property
+    def records(self) -> RecordStore:
+        """Gate results, pipeline runs, servers' traffic counters and leases."""
+        from modelport.registry.records import RecordStore
+
+        return RecordStore(self._sql_store())
+
+    def _sql_store(self) -> SqlRegistryStore:
+        if not isinstance(self.store, SqlRegistryStore):
+            raise ConfigurationError("deployments and records need the SQL registry store")
+        return self.store
 
     def close(self) -> None:
         """Release database connections."""

@@ -16,8 +16,11 @@ builtin exception is ever mapped to a status by accident::
     │   ├── ModelNotFoundError
     │   ├── VersionNotFoundError
     │   ├── AliasNotFoundError
-    │   └── ArtifactNotFoundError
+    │   ├── ArtifactNotFoundError
+    │   ├── DeploymentNotFoundError
+    │   └── RolloutNotFoundError
     ├── ConflictError                   409  exit 4
+    │   └── GateFailedError                  exit 10 (a quality gate refused the version)
     ├── ArtifactIntegrityError          500  exit 5  (stored bytes differ from their digest)
     ├── UntrustedModelError             403  exit 6  (pickle, custom code, untrusted skops types)
     ├── DatabaseSchemaError             500  exit 7  (database newer than this code)
@@ -107,11 +110,25 @@ class ArtifactNotFoundError(NotFoundError):
     """The artifact store holds no object with this digest."""
 
 
+class DeploymentNotFoundError(NotFoundError):
+    """No deployment (endpoint desired state) has this name."""
+
+
+class RolloutNotFoundError(NotFoundError):
+    """No rollout with this id, or no active rollout on the endpoint."""
+
+
 class ConflictError(ModelportError):
     """The request conflicts with the current state (duplicate, deleted, in use)."""
 
     http_status = 409
     exit_code = 4
+
+
+class GateFailedError(ConflictError):
+    """A quality gate refused the version (or a rollout required a gate it never passed)."""
+
+    exit_code = 10
 
 
 class ArtifactIntegrityError(ModelportError):
@@ -181,6 +198,8 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "DatabaseSchemaError",
+    "DeploymentNotFoundError",
+    "GateFailedError",
     "InvalidInputError",
     "InvalidNameError",
     "InvalidURIError",
@@ -192,6 +211,7 @@ __all__ = [
     "OverloadedError",
     "PayloadTooLargeError",
     "RequestTimeoutError",
+    "RolloutNotFoundError",
     "SignatureError",
     "UnsupportedMediaTypeError",
     "UnsupportedModelError",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 
@@ -87,3 +88,181 @@ class AliasEvent:
         d = asdict(self)
         d["at"] = _iso(self.at)
         return d
+
+
+# -- delivery ---------------------------------------------------------------------------
+
+
+class Mode(StrEnum):
+    """How a deployment's candidate takes part in traffic."""
+
+    SHADOW = "shadow"  # gets a copy of each request; its answer is compared, never returned
+    CANARY = "canary"  # answers ``weight`` percent of requests
+    BLUEGREEN = "bluegreen"  # warm beside stable; ``weight`` is 0 or 100 (instant switch)
+
+
+class RolloutStatus(StrEnum):
+    """Where a rollout is. ``RUNNING`` and ``PAUSED`` are active; the rest are final."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+    ABORTED = "aborted"
+    FAILED = "failed"
+
+    @property
+    def active(self) -> bool:
+        """Whether the rollout still holds its deployment."""
+        return self in (RolloutStatus.RUNNING, RolloutStatus.PAUSED)
+
+
+def _dump(obj: Any, *times: str) -> dict[str, Any]:
+    d = asdict(obj)
+    for key in times:
+        d[key] = _iso(getattr(obj, key))
+    return d
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The desired state of one endpoint: what every server serving it must converge to.
+
+    ``stable`` answers all traffic unless a ``candidate`` with a ``mode`` takes part:
+    a copy of each request (shadow) or ``weight`` percent of them (canary, blue-green).
+    ``sticky`` names a request header whose value pins a client to one side.
+    ``alias``, when set, is moved to ``stable`` on promotion and rollback.
+    """
+
+    name: str
+    model_name: str
+    stable: int | None
+    candidate: int | None
+    mode: Mode | None
+    weight: float
+    sticky: str | None
+    previous: int | None
+    alias: str | None
+    generation: int
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO 8601 strings)."""
+        return _dump(self, "created_at", "updated_at")
+
+    def state(self) -> dict[str, Any]:
+        """The traffic-relevant fields, as recorded in each event."""
+        return {"stable": self.stable, "candidate": self.candidate,
+                "mode": self.mode.value if self.mode else None, "weight": self.weight,
+                "sticky": self.sticky, "previous": self.previous,
+                "generation": self.generation}
+
+
+@dataclass(frozen=True)
+class DeploymentEvent:
+    """One move of a deployment: who, when, what (``kind`` + resulting state), why, and
+    the metrics that decided it."""
+
+    id: int
+    deployment: str
+    kind: str
+    rollout_id: int | None
+    actor: str
+    reason: str
+    state: dict[str, Any]
+    metrics: dict[str, Any]
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO 8601 strings)."""
+        return _dump(self, "at")
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A candidate's way from zero traffic to stable, one step at a time.
+
+    ``steps`` are candidate traffic percentages ending at 100 (shadow: ``[0]``); a step
+    is held ``step_seconds`` and/or until ``step_requests`` candidate requests.
+    ``baseline`` is the aggregated traffic counters at the step's start, so a controller
+    that restarts judges the same window. ``analysis`` holds the thresholds.
+    """
+
+    id: int
+    deployment: str
+    model_name: str
+    candidate: int
+    stable: int | None
+    strategy: str
+    steps: list[float]
+    step_seconds: float | None
+    step_requests: int | None
+    step_index: int
+    step_started_at: datetime | None
+    baseline: dict[str, Any]
+    analysis: dict[str, Any]
+    status: RolloutStatus
+    reason: str
+    require_gate: bool
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+
+    @property
+    def weight(self) -> float:
+        """The candidate's traffic share at the current step."""
+        return float(self.steps[min(self.step_index, len(self.steps) - 1)])
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO 8601 strings)."""
+        return _dump(self, "step_started_at", "created_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of a quality gate on one version; ``report`` holds every check."""
+
+    id: int
+    model_name: str
+    version: int
+    passed: bool
+    against: int | None
+    report: dict[str, Any]
+    created_at: datetime
+    created_by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO 8601 strings)."""
+        return _dump(self, "created_at")
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """One run of a ``modelport.yaml`` pipeline; ``steps`` lists each step's outcome
+    (``name``, ``kind``, ``status``, ``seconds``, ``message``)."""
+
+    id: str
+    pipeline: str
+    status: str
+    git_commit: str | None
+    steps: list[dict[str, Any]]
+    started_at: datetime
+    finished_at: datetime | None
+    actor: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO 8601 strings)."""
+        return _dump(self, "started_at", "finished_at")
+
+
+@dataclass(frozen=True)
+class TrafficReport:
+    """One server's cumulative counters for one version of one deployment."""
+
+    server_id: str
+    deployment: str
+    version: int
+    stats: dict[str, Any]
+    updated_at: datetime

@@ -105,3 +105,122 @@ alias_events = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Index("ix_alias_events_model_alias", "model_id", "alias", "id"),
 )
+
+# -- delivery: desired state, rollouts, gates, pipelines, traffic, leases ---------------
+# Rollout and serving write these; the registry only stores and guards them.
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("model_name", sa.String(128), nullable=False),
+    sa.Column("stable", sa.Integer, nullable=True),
+    sa.Column("candidate", sa.Integer, nullable=True),
+    sa.Column("mode", sa.String(16), nullable=True),
+    sa.Column("weight", sa.Float, nullable=False, default=0.0),
+    sa.Column("sticky", sa.String(128), nullable=True),
+    sa.Column("previous", sa.Integer, nullable=True),
+    sa.Column("alias", sa.String(128), nullable=True),
+    # Bumped on every change: a server compares one integer to know it is up to date.
+    sa.Column("generation", sa.Integer, nullable=False, default=1),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(128), nullable=False),
+)
+
+deployment_events = sa.Table(
+    "deployment_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("deployment", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("rollout_id", sa.Integer, nullable=True),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("state", JSONType(), nullable=False, default=dict),
+    sa.Column("metrics", JSONType(), nullable=False, default=dict),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_deployment_events_deployment", "deployment", "id"),
+)
+
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("deployment", sa.String(128), nullable=False),
+    sa.Column("model_name", sa.String(128), nullable=False),
+    sa.Column("candidate", sa.Integer, nullable=False),
+    sa.Column("stable", sa.Integer, nullable=True),
+    sa.Column("strategy", sa.String(16), nullable=False),
+    sa.Column("steps", JSONType(), nullable=False),
+    sa.Column("step_seconds", sa.Float, nullable=True),
+    sa.Column("step_requests", sa.Integer, nullable=True),
+    sa.Column("step_index", sa.Integer, nullable=False, default=0),
+    sa.Column("step_started_at", UTCDateTime, nullable=True),
+    sa.Column("baseline", JSONType(), nullable=False, default=dict),
+    sa.Column("analysis", JSONType(), nullable=False, default=dict),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("require_gate", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    # At most one active rollout per deployment, guarded by the database itself.
+    sa.Index(
+        "uq_rollouts_active", "deployment", unique=True,
+        sqlite_where=sa.text("status IN ('running', 'paused')"),
+        postgresql_where=sa.text("status IN ('running', 'paused')"),
+    ),
+)
+
+gate_results = sa.Table(
+    "gate_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_name", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("against", sa.Integer, nullable=True),
+    sa.Column("report", JSONType(), nullable=False, default=dict),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Index("ix_gate_results_version", "model_name", "version", "id"),
+)
+
+pipeline_runs = sa.Table(
+    "pipeline_runs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("pipeline", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("git_commit", sa.String(64), nullable=True),
+    sa.Column("steps", JSONType(), nullable=False, default=list),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Index("ix_pipeline_runs_pipeline", "pipeline", "started_at"),
+)
+
+traffic_stats = sa.Table(
+    "traffic_stats",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("server_id", sa.String(128), nullable=False),
+    sa.Column("deployment", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("stats", JSONType(), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("server_id", "deployment", "version",
+                        name="uq_traffic_stats_server_deployment_version"),
+    sa.Index("ix_traffic_stats_deployment", "deployment"),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
+)

@@ -100,6 +100,15 @@ class SqlRegistryStore:
 
     # -- transactions -------------------------------------------------------------------
 
+    def reading(self) -> Any:
+        """A read transaction (a context manager yielding the connection)."""
+        return self._read()
+
+    def writing(self) -> Any:
+        """A write transaction (a context manager yielding the connection); SQLite takes
+        its write lock up front."""
+        return self._write()
+
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         try:
@@ -402,32 +411,39 @@ class SqlRegistryStore:
         self, name: str, alias: str, version: int, actor: str, reason: str = ""
     ) -> AliasEvent:
         """Point ``alias`` at ``version``, recording who moved it, from where, and why."""
-        validate_alias(alias)
         with self._write() as conn:
-            model = self._model_row(conn, name, lock=True)
-            self._version_row(conn, model["id"], name, version)
-            current = self._alias_version(conn, model["id"], alias)
-            now = _now()
-            if current is None:
-                conn.execute(
-                    sa.insert(model_aliases).values(
-                        model_id=model["id"], alias=alias, version=version,
-                        updated_at=now, updated_by=actor,
-                    )
+            return self.set_alias_in(conn, name, alias, version, actor, reason)
+
+    def set_alias_in(
+        self, conn: Connection, name: str, alias: str, version: int, actor: str, reason: str = ""
+    ) -> AliasEvent:
+        """``set_alias`` inside the caller's write transaction (a deployment's promotion
+        moves its alias in the same transaction as its desired state)."""
+        validate_alias(alias)
+        model = self._model_row(conn, name, lock=True)
+        self._version_row(conn, model["id"], name, version)
+        current = self._alias_version(conn, model["id"], alias)
+        now = _now()
+        if current is None:
+            conn.execute(
+                sa.insert(model_aliases).values(
+                    model_id=model["id"], alias=alias, version=version,
+                    updated_at=now, updated_by=actor,
                 )
-            elif current != version:
-                conn.execute(
-                    sa.update(model_aliases)
-                    .where(model_aliases.c.model_id == model["id"], model_aliases.c.alias == alias)
-                    .values(version=version, updated_at=now, updated_by=actor)
-                )
-            else:
-                last = self._events(conn, model["id"], name, alias)
-                if last:
-                    return last[-1]
-            return self._record(
-                conn, model["id"], name, alias, current, version, actor, reason, now
             )
+        elif current != version:
+            conn.execute(
+                sa.update(model_aliases)
+                .where(model_aliases.c.model_id == model["id"], model_aliases.c.alias == alias)
+                .values(version=version, updated_at=now, updated_by=actor)
+            )
+        else:
+            last = self._events(conn, model["id"], name, alias)
+            if last:
+                return last[-1]
+        return self._record(
+            conn, model["id"], name, alias, current, version, actor, reason, now
+        )
 
     def delete_alias(self, name: str, alias: str, actor: str, reason: str = "") -> AliasEvent:
         """Remove ``alias``; the removal is kept in the alias history."""
