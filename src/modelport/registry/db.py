@@ -61,10 +61,10 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
         # Take transaction control from the sqlite3 module so BEGIN IMMEDIATE works.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        _enable_wal(cur)
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
 
     @sa.event.listens_for(engine, "begin")
@@ -77,6 +77,28 @@ def _sqlite_engine(url: sa.engine.URL) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _enable_wal(cur: Any) -> None:
+    """Switch a database to WAL (a persistent setting: a no-op once done).
+
+    Switching needs an exclusive lock, and SQLite answers "database is locked" at once,
+    without its busy handler, while another process is migrating a new database; so
+    retry for as long as the busy timeout would have waited.
+    """
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def current_revision(conn: Connection) -> str | None:
