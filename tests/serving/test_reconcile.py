@@ -23,6 +23,7 @@ from modelport.client import Registry
 from modelport.registry.entities import Mode
 from modelport.registry.traffic import fleet_total
 from modelport.serving.app import create_app
+from modelport.serving.deployment import BatchingConfig
 from modelport.serving.repository import Endpoint, ModelRepository
 from modelport.serving.router import Router
 from modelport.serving.types import InferenceRequest, Tensor
@@ -37,6 +38,15 @@ class CrashOnWarmup(modelport.PythonModel):
     def predict(self, X: Any) -> Any:
         if threading.current_thread().name.startswith("model-"):
             raise RuntimeError("warm-up crash")
+        return np.zeros(len(X), dtype=int)
+
+
+class SlowOnServer(modelport.PythonModel):
+    """Answers zeros; takes 0.2 s per call on a server's model thread."""
+
+    def predict(self, X: Any) -> Any:
+        if threading.current_thread().name.startswith("model-"):
+            time.sleep(0.2)
         return np.zeros(len(X), dtype=int)
 
 
@@ -71,9 +81,10 @@ async def until(check: Callable[[], bool | Awaitable[bool]], what: str,
 
 
 @asynccontextmanager
-async def serving(registry: Registry, *, trusted: bool = False,
-                  seed: int = 0) -> AsyncIterator[ModelRepository]:
-    repo = ModelRepository(registry, [Endpoint.from_uri("m@champion", trusted=trusted)],
+async def serving(registry: Registry, *, trusted: bool = False, seed: int = 0,
+                  batching: BatchingConfig | None = None) -> AsyncIterator[ModelRepository]:
+    endpoint = Endpoint.from_uri("m@champion", trusted=trusted, batching=batching)
+    repo = ModelRepository(registry, [endpoint],
                            poll_interval=0.1, deployment_poll_interval=0.05,
                            report_interval=0.05, retry_interval=0.5,
                            router=Router(random.Random(seed)), server_id="test-server")
@@ -121,6 +132,7 @@ def test_canary_then_promotion_without_reload_then_rollback(registry: Registry) 
             await until(lambda: served.route.stable is candidate, "promoted without reload")
             assert served.route.candidate is None
             await until(lambda: list(served.loaded) == [2], "v1 freed")
+            assert served.traffic.version(1).stats.state == "unloaded"
             assert set(await versions_answering(repo, X, 20)) == {2}
             assert registry.get("m@champion").version == 2  # the alias moved with stable
 
@@ -160,6 +172,30 @@ def test_shadow_answers_with_stable_and_compares(registry: Registry) -> None:
             assert cand.stats.requests >= 30
             stable = served.traffic.version(1)
             assert stable.stats.shadow_compared == 0 and stable.stats.requests == 30
+
+    asyncio.run(go())
+
+
+def test_shadow_copies_are_dropped_when_the_candidate_queue_is_full(
+        registry: Registry) -> None:
+    X = register(registry)
+    slow = registry.log_model(SlowOnServer(), "m", input_example=X[:2]).version
+
+    async def go() -> None:
+        batching = BatchingConfig(max_batch_size=4, max_latency_ms=1, max_queue_rows=8)
+        async with serving(registry, trusted=True, batching=batching) as repo:
+            served = repo.get("m")
+            registry.deployments.start_rollout(
+                "m", model_name="m", candidate=slow, strategy="shadow", steps=[0],
+                actor="t", mode=Mode.SHADOW, stable=1)
+            await until(lambda: served.route.shadow, "shadow candidate loaded")
+            # One at a time (stable's queue is small too): stable answers each at once,
+            # while the copies pile up on the slow candidate.
+            assert {await await_version(repo, X) for _ in range(40)} == {1}
+            cand = served.traffic.version(slow)
+            assert cand.dropped > 0
+            await until(lambda: cand.stats.requests + cand.dropped == 40, "copies settled")
+            assert cand.stats.errors == 0
 
     asyncio.run(go())
 

@@ -277,6 +277,8 @@ class ModelRepository:
     async def _converge(self, served: ServedModel, *, force: bool = False) -> None:
         async with served.lock:
             self._apply_route(served)
+            for version in set(served.failed) - set(served.targets()):
+                del served.failed[version]  # no longer wanted: no more retries
             for which in (0, 1):  # stable first; re-read targets: a load takes a while
                 version = served.targets()[which]
                 if version is not None and version not in served.loaded:
@@ -354,6 +356,7 @@ class ModelRepository:
             if dep is not route.stable and dep is not route.candidate:
                 del served.loaded[version]
                 await self._retire(served, dep)
+                served.traffic.version(version).set_state("unloaded")
 
     async def _retire(self, served: ServedModel, dep: Deployment) -> None:
         await dep.close()  # drains: every request already queued on it is answered

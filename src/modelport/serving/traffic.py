@@ -66,7 +66,7 @@ class VersionCounter:
         self.owner.changes += 1
 
     def set_state(self, state: str, error: str = "") -> None:
-        """loading | ready | failed (with why)."""
+        """loading | ready | failed (with why) | unloaded (retired by this server)."""
         self.stats.state, self.stats.error = state, error
         self.owner.changes += 1
 
@@ -85,9 +85,13 @@ class VersionCounter:
                         self.stats.record_outputs(arr)
 
     def to_dict(self) -> dict[str, Any]:
-        """The stored form: the registry's layout plus ``shadow_dropped``."""
+        """The stored form: the registry's layout plus ``shadow_dropped``; a copy, so
+        the request path can go on counting while a thread stores it."""
         self.fold()
-        return {**self.stats.to_dict(), "shadow_dropped": self.dropped}
+        data = self.stats.to_dict()
+        data["latency"], data["outputs"] = list(data["latency"]), dict(data["outputs"])
+        data["shadow_dropped"] = self.dropped
+        return data
 
 
 class EndpointTraffic:
