@@ -20,91 +20,24 @@ import contextlib
 import gc
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from modelport.client import Registry
 from modelport.errors import ModelNotFoundError, ModelNotReadyError, ModelportError
-from modelport.registry.entities import Deployment as DesiredState
 from modelport.serving.batcher import BatcherClosedError
-from modelport.serving.deployment import BatchingConfig, Deployment
+from modelport.serving.deployment import Deployment
 from modelport.serving.desired import DeploymentWatcher, plan_route
+from modelport.serving.endpoint import Endpoint, ServedModel
 from modelport.serving.metrics import ServerMetrics
 from modelport.serving.router import Route, Router
 from modelport.serving.shadow import Shadow
-from modelport.serving.traffic import EndpointTraffic, TrafficCounters
+from modelport.serving.traffic import TrafficCounters
 from modelport.serving.types import InferenceRequest, InferenceResponse
-from modelport.uri import ModelURI, parse_uri
+from modelport.uri import ModelURI
 
 log = logging.getLogger("modelport.serving")
 MAX_PINNED_VERSIONS = 3  # explicitly addressed versions kept loaded per endpoint
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One served name and the model URI it follows."""
-
-    name: str
-    uri: ModelURI
-    trusted: bool = False
-    batching: BatchingConfig = field(default_factory=BatchingConfig)
-
-    @classmethod
-    def from_uri(cls, uri: str, *, name: str | None = None, trusted: bool = False,
-                 batching: BatchingConfig | None = None) -> Endpoint:
-        """``models:/iris@champion`` is served as ``iris`` unless ``name`` says otherwise."""
-        parsed = parse_uri(uri)
-        return cls(name or parsed.name, parsed, trusted, batching or BatchingConfig())
-
-
-class ServedModel:
-    """An endpoint: its route (stable and candidate), loaded and pinned versions."""
-
-    def __init__(self, endpoint: Endpoint, traffic: EndpointTraffic) -> None:
-        self.endpoint = endpoint
-        self.traffic = traffic
-        self.route = Route(None)
-        self.loaded: dict[int, Deployment] = {}  # what the route may use, by version
-        self.pinned: OrderedDict[int, Deployment] = OrderedDict()
-        self.desired: DesiredState | None = None  # the registry's deployment, if any
-        self.alias_version: int | None = None  # what the endpoint's URI resolves to
-        self.failed: dict[int, tuple[float, ModelportError]] = {}  # retry after, why
-        self.error: str | None = None
-        self.lock = asyncio.Lock()
-        self.wake = asyncio.Event()
-
-    @property
-    def model_name(self) -> str:
-        """The registered model this endpoint serves versions of."""
-        return self.endpoint.uri.name
-
-    @property
-    def current(self) -> Deployment | None:
-        """The stable deployment answering requests (None until one is loaded)."""
-        return self.route.stable
-
-    @property
-    def ready(self) -> bool:
-        """Loaded and warmed."""
-        return self.route.stable is not None
-
-    def versions(self) -> list[int]:
-        """Versions loaded now (stable first, then the candidate, then pinned ones)."""
-        out = self.route.versions()
-        return out + [v for v in self.pinned if v not in out]
-
-    def targets(self) -> tuple[int | None, int | None]:
-        """The (stable, candidate) versions this endpoint should serve."""
-        d = self.desired
-        stable = d.stable if d is not None and d.stable is not None else self.alias_version
-        candidate = d.candidate if d is not None and d.mode is not None else None
-        return stable, (candidate if candidate != stable else None)
-
-    def follows_alias(self) -> bool:
-        """Whether the endpoint's URI (not a deployment) says what stable is."""
-        return self.desired is None or self.desired.stable is None
 
 
 class ModelRepository:
@@ -277,8 +210,8 @@ class ModelRepository:
     async def _converge(self, served: ServedModel, *, force: bool = False) -> None:
         async with served.lock:
             self._apply_route(served)
-            for version in set(served.failed) - set(served.targets()):
-                del served.failed[version]  # no longer wanted: no more retries
+            for gone in set(served.failed) - set(served.targets()):
+                del served.failed[gone]  # no longer wanted: no more retries
             for which in (0, 1):  # stable first; re-read targets: a load takes a while
                 version = served.targets()[which]
                 if version is not None and version not in served.loaded:
@@ -427,3 +360,6 @@ class ModelRepository:
         """Re-resolve and (re)load endpoint ``name`` now (the OIP repository API)."""
         await self.reconcile(name)
         return self.get(name)
+
+
+__all__ = ["Endpoint", "ModelRepository", "ServedModel"]
