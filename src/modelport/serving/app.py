@@ -87,6 +87,7 @@ class Server:
             request.state.model = ireq.model
             if ireq.id is None:
                 ireq.id = request_id
+            ireq.headers = request.scope["headers"]  # the router may read a sticky header
             inflight = self.metrics.child(self.metrics.inflight, model)
             inflight.inc()
             try:

@@ -9,7 +9,8 @@
       - uri: fraud/7
         name: fraud-v7
     limits: {max_body_bytes: 16777216, max_rows: 100000, request_timeout: 30}
-    poll_interval: 1.0
+    poll_interval: 1.0               # seconds between alias look-ups
+    deployment_poll_interval: 0.2    # seconds between desired-state (deployment) polls
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class ServeSpec(_Strict):
     models: list[ModelSpec] = Field(default_factory=list)
     limits: LimitsSpec = LimitsSpec()
     poll_interval: float = Field(default=1.0, gt=0, le=3600)
+    deployment_poll_interval: float = Field(default=0.2, gt=0, le=3600)
     home: str | None = None
     database_url: str | None = None
 

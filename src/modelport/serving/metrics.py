@@ -65,6 +65,10 @@ class ServerMetrics:
             "modelport_model_loaded", "1 for each model version currently served.", labels,
             registry=reg, multiprocess_mode="livemax",
         )
+        self.shadow_dropped = Counter(
+            "modelport_shadow_dropped", "Shadow copies not sent: the candidate's queue was full.",
+            labels, registry=reg,
+        )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         if self.multiprocess:
             MultiProcessCollector(self.registry)

@@ -1,10 +1,16 @@
 """Which model versions the server holds, and how it follows the registry.
 
-The repository is a reconciler: each endpoint names a model URI (``iris@champion``,
-``iris/3``, ``iris``); the repository makes what it serves match what the registry
-says that URI means, polling the registry and hot-swapping when an alias moves. A
-swap loads and warms the new version beside the old one, switches atomically, lets
-the old one drain its queue, then frees it: no request is dropped.
+The repository is a reconciler. Each endpoint names a model URI (``iris@champion``,
+``iris/3``, ``iris``); when the registry holds a deployment with the endpoint's name,
+that desired state governs instead: its ``stable`` version, and its ``candidate`` with
+a mode (shadow, canary, blue-green). Deployments are polled often (one indexed query
+for every endpoint), aliases less often.
+
+Each endpoint has a keeper task that converges what is loaded to what is desired: it
+loads and warms a version beside the ones serving, then switches the endpoint's
+``Route`` (one assignment), then lets versions no longer wanted drain their queues and
+frees them. No request is dropped. Changes that need no load (a weight, a candidate
+removed, a candidate promoted to stable) switch the route at once, in the poll.
 """
 
 from __future__ import annotations
@@ -14,73 +20,49 @@ import contextlib
 import gc
 import logging
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Any
 
 from modelport.client import Registry
 from modelport.errors import ModelNotFoundError, ModelNotReadyError, ModelportError
-from modelport.registry.entities import ModelVersion
 from modelport.serving.batcher import BatcherClosedError
-from modelport.serving.deployment import BatchingConfig, Deployment
+from modelport.serving.deployment import Deployment
+from modelport.serving.desired import DeploymentWatcher, plan_route
+from modelport.serving.endpoint import Endpoint, ServedModel
 from modelport.serving.metrics import ServerMetrics
+from modelport.serving.router import Route, Router
+from modelport.serving.shadow import Shadow
+from modelport.serving.traffic import TrafficCounters
 from modelport.serving.types import InferenceRequest, InferenceResponse
-from modelport.uri import ModelURI, parse_uri
+from modelport.uri import ModelURI
 
 log = logging.getLogger("modelport.serving")
 MAX_PINNED_VERSIONS = 3  # explicitly addressed versions kept loaded per endpoint
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One served name and the model URI it follows."""
-
-    name: str
-    uri: ModelURI
-    trusted: bool = False
-    batching: BatchingConfig = field(default_factory=BatchingConfig)
-
-    @classmethod
-    def from_uri(cls, uri: str, *, name: str | None = None, trusted: bool = False,
-                 batching: BatchingConfig | None = None) -> Endpoint:
-        """``models:/iris@champion`` is served as ``iris`` unless ``name`` says otherwise."""
-        parsed = parse_uri(uri)
-        return cls(name or parsed.name, parsed, trusted, batching or BatchingConfig())
-
-
-class ServedModel:
-    """An endpoint's current deployment, plus versions addressed explicitly."""
-
-    def __init__(self, endpoint: Endpoint) -> None:
-        self.endpoint = endpoint
-        self.current: Deployment | None = None
-        self.pinned: OrderedDict[int, Deployment] = OrderedDict()
-        self.error: str | None = None
-        self.lock = asyncio.Lock()
-
-    @property
-    def ready(self) -> bool:
-        """Loaded and warmed."""
-        return self.current is not None
-
-    def versions(self) -> list[int]:
-        """Versions loaded now (current first)."""
-        out = [self.current.version] if self.current else []
-        return out + [v for v in self.pinned if v not in out]
 
 
 class ModelRepository:
     """All endpoints of one server process, kept in step with the registry."""
 
     def __init__(self, registry: Registry, endpoints: list[Endpoint],
-                 metrics: ServerMetrics | None = None, poll_interval: float = 1.0) -> None:
+                 metrics: ServerMetrics | None = None, poll_interval: float = 1.0, *,
+                 deployment_poll_interval: float = 0.2, report_interval: float = 0.25,
+                 retry_interval: float = 3.0, router: Router | None = None,
+                 server_id: str | None = None) -> None:
         names = [e.name for e in endpoints]
         if len(set(names)) != len(names):
             raise ModelportError(f"two endpoints share a name: {names}")
         self.registry = registry
-        self.models = {e.name: ServedModel(e) for e in endpoints}
         self.metrics = metrics
         self.poll_interval = poll_interval
-        self._watcher: asyncio.Task[None] | None = None
+        self.retry_interval = retry_interval
+        self.router = router or Router()
+        self.traffic = TrafficCounters(self._report, server_id=server_id,
+                                       interval=report_interval)
+        self.models = {e.name: ServedModel(e, self.traffic.endpoint(e.name)) for e in endpoints}
+        self.watcher = DeploymentWatcher(registry, deployment_poll_interval)
+        self.shadow = Shadow(metrics)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._frozen = False
 
     @property
     def default(self) -> str | None:
@@ -98,15 +80,31 @@ class ModelRepository:
         except KeyError:
             raise ModelNotFoundError(f"model {name!r} is not served here") from None
 
+    def _report(self, server_id: str, endpoint: str, stats: Mapping[int, dict[str, Any]]
+                ) -> None:
+        self.registry.records.report_traffic(server_id, endpoint, stats)
+
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         """Follow the registry in the background: load every endpoint, then keep in step.
 
-        The server answers (live, not ready) while models load; an endpoint that fails
-        to load is retried every poll and reports why on its ready and index routes.
+        The server answers (live, not ready) while models load; a version that fails to
+        load is retried every ``retry_interval`` and reports why on the ready and index
+        routes (and, as its traffic state, in the registry).
         """
-        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._start_following()),
+                       loop.create_task(self.traffic.run())]
+
+    async def _start_following(self) -> None:
+        # The desired state first: a server (re)starting mid-rollout loads what the
+        # registry wants, not what the alias said a moment ago.
+        await self._poll_deployments()
+        loop = asyncio.get_running_loop()
+        self._tasks += [loop.create_task(self._keep(s)) for s in self.models.values()]
+        self._tasks.append(loop.create_task(self._follow_deployments()))
+        await self._follow_aliases()
 
     async def wait_ready(self, timeout: float) -> bool:
         """Wait until every endpoint is ready, or ``timeout`` seconds pass."""
@@ -116,86 +114,182 @@ class ModelRepository:
         return self.ready()
 
     async def stop(self) -> None:
-        """Stop following the registry and drain every deployment."""
-        if self._watcher:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        """Stop following the registry, drain every deployment, report counters."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        await self.shadow.drain()
         for served in self.models.values():
-            deps = [d for d in [served.current, *served.pinned.values()] if d is not None]
-            served.current = None
+            deps = {id(d): d for d in [*served.loaded.values(), *served.pinned.values()]}
+            served.route = Route(None)
+            served.loaded.clear()
             served.pinned.clear()
-            for dep in deps:
+            for dep in deps.values():
                 await dep.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):  # the registry may be down: do not hang
+                await self.traffic.flush()
 
-    async def _watch(self) -> None:
-        frozen = False
+    async def _follow_deployments(self) -> None:
         while True:
-            await asyncio.gather(*(self._reconcile_logged(n) for n in list(self.models)))
-            if not frozen and self.ready():
-                # Models, libraries and caches loaded so far live as long as the server:
-                # move them out of the cyclic GC's sight. Otherwise each full collection
-                # walks ~200k objects and stalls every request for 100+ ms (the serving
-                # benchmark's p99). Later swaps are rare and are not frozen, so a retired
-                # version's memory is still reclaimed.
-                gc.collect()
-                gc.freeze()
-                frozen = True
+            await asyncio.sleep(self.watcher.interval)
+            await self._poll_deployments()
+
+    async def _poll_deployments(self) -> None:
+        changed = await self.watcher.poll(self.models)
+        for name in changed:
+            served = self.models[name]
+            self._apply_route(served)  # what needs no load happens now
+            served.wake.set()
+
+    async def _follow_aliases(self) -> None:
+        while True:
+            await asyncio.gather(*(self._resolve_alias(s) for s in self.models.values()))
             await asyncio.sleep(self.poll_interval)
 
-    async def _reconcile_logged(self, name: str) -> None:
-        try:
-            await self.reconcile(name)
-        except ModelportError as exc:  # keep serving the last known state
-            log.error("reconciling %s failed: %s; still serving what it had", name, exc)
-        except Exception:
-            log.exception("reconciling %s failed; still serving what it had", name)
-
-    async def reconcile(self, name: str) -> bool:
-        """Make endpoint ``name`` serve what its URI resolves to now; True if it changed."""
-        served = self.get(name)
+    async def _resolve_alias(self, served: ServedModel, *, force: bool = False) -> None:
+        if not served.follows_alias():
+            return
         try:
             wanted = await asyncio.to_thread(self.registry.get, served.endpoint.uri)
-        except ModelportError as exc:
-            if served.current is None:
+        except Exception as exc:  # keep serving the last known state
+            if served.route.stable is None:
                 served.error = str(exc)
-            raise
-        if served.current is not None and served.current.version == wanted.version:
-            return False
-        async with served.lock:
-            if served.current is not None and served.current.version == wanted.version:
-                return False
-            await self._swap(served, wanted)
-        return True
+            log.error("resolving %s failed: %s; still serving what it had",
+                      served.endpoint.uri, exc)
+            if force:
+                raise
+            return
+        if wanted.version != served.alias_version:
+            served.alias_version = wanted.version
+            served.wake.set()
 
-    async def _load(self, served: ServedModel, version: ModelVersion) -> Deployment:
+    async def _keep(self, served: ServedModel) -> None:
+        """The endpoint's keeper: converge whenever woken, and retry failed loads."""
+        while True:
+            retries = [at for at, _ in served.failed.values()]
+            wait = max(0.05, min(retries) - time.monotonic()) if retries else None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await served.wake.wait()
+            served.wake.clear()
+            try:
+                await self._converge(served)
+            except Exception:
+                log.exception("reconciling %s failed; still serving what it had",
+                              served.endpoint.name)
+            self._freeze_once()
+
+    def _freeze_once(self) -> None:
+        if not self._frozen and self.ready():
+            # Models, libraries and caches loaded so far live as long as the server:
+            # move them out of the cyclic GC's sight. Otherwise each full collection
+            # walks ~200k objects and stalls every request for 100+ ms (the serving
+            # benchmark's p99). Later swaps are rare and are not frozen, so a retired
+            # version's memory is still reclaimed.
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
+
+    async def reconcile(self, name: str) -> bool:
+        """Make endpoint ``name`` serve what the registry says now; True if its stable
+        version changed. Raises why if the stable version cannot be loaded."""
+        served = self.get(name)
+        await self._poll_deployments()
+        await self._resolve_alias(served, force=True)
+        before = served.route.stable
+        await self._converge(served, force=True)
+        stable, _ = served.targets()
+        if stable is not None and stable in served.failed:
+            raise served.failed[stable][1]
+        return served.route.stable is not before
+
+    async def _converge(self, served: ServedModel, *, force: bool = False) -> None:
+        async with served.lock:
+            self._apply_route(served)
+            for gone in set(served.failed) - set(served.targets()):
+                del served.failed[gone]  # no longer wanted: no more retries
+            for which in (0, 1):  # stable first; re-read targets: a load takes a while
+                version = served.targets()[which]
+                if version is not None and version not in served.loaded:
+                    await self._bring_up(served, version, force=force)
+                    self._apply_route(served)
+            await self._retire_unrouted(served)
+
+    def _apply_route(self, served: ServedModel) -> None:
+        stable, candidate = served.targets()
+        route = plan_route(served.route, served.loaded, served.desired, stable, candidate,
+                           served.endpoint.name)
+        if route != served.route:
+            served.route = route  # the switch: one assignment
+            log.info("%s: stable %s, candidate %s", served.endpoint.name,
+                     route.stable.version if route.stable else None,
+                     f"{route.candidate.version} ({route.mode}, {route.weight:g}%)"
+                     if route.candidate else None)
+
+    async def _bring_up(self, served: ServedModel, version: int, *, force: bool) -> None:
+        retry = served.failed.get(version)
+        if retry is not None and not force and time.monotonic() < retry[0]:
+            return
+        counter = served.traffic.version(version)
+        counter.set_state("loading")
+        try:
+            dep = served.pinned.pop(version, None)
+            if dep is None:
+                uri = ModelURI(served.endpoint.uri.name, version=version)
+                mv = await asyncio.to_thread(self.registry.get, uri)
+                dep = await self._load(served, mv.name, mv.version)
+        except ModelportError as exc:
+            self._failed(served, version, exc)
+            return
+        except Exception as exc:  # a crash while loading or warming up
+            log.exception("loading %s/%d crashed", served.endpoint.uri.name, version)
+            self._failed(served, version, ModelportError(f"{type(exc).__name__}: {exc}"))
+            return
+        served.failed.pop(version, None)
+        served.loaded[version] = dep
+        served.error = None
+        counter.set_state("ready")
+
+    def _failed(self, served: ServedModel, version: int, exc: ModelportError) -> None:
+        message = f"loading {served.endpoint.uri.name}/{version} failed: {exc}"
+        served.failed[version] = (time.monotonic() + self.retry_interval, exc)
+        served.traffic.version(version).set_state("failed", message)
+        if served.route.stable is None:
+            served.error = message
+        log.error("%s; still serving %s (retry in %gs)", message,
+                  served.route.versions() or "nothing", self.retry_interval)
+
+    async def _load(self, served: ServedModel, model: str, version: int) -> Deployment:
         started = time.perf_counter()
-        uri = f"models:/{version.name}/{version.version}"
+        uri = f"models:/{model}/{version}"
         loaded = await asyncio.to_thread(
             self.registry.load_model, uri, trusted=served.endpoint.trusted
         )
         dep = Deployment(served.endpoint.name, loaded, served.endpoint.batching, self.metrics)
-        await asyncio.to_thread(dep.warm)
+        try:
+            await asyncio.to_thread(dep.warm)
+        except BaseException:
+            await dep.close()
+            raise
         if self.metrics is not None:
-            labels = (served.endpoint.name, str(version.version))
+            labels = (served.endpoint.name, str(version))
             self.metrics.load_time.labels(*labels).set(time.perf_counter() - started)
             self.metrics.loaded.labels(*labels).set(1)
         log.info("loaded %s as %s version %d in %.3fs", uri, served.endpoint.name,
-                 version.version, time.perf_counter() - started)
+                 version, time.perf_counter() - started)
         return dep
 
-    async def _swap(self, served: ServedModel, version: ModelVersion) -> None:
-        try:
-            new = served.pinned.pop(version.version, None) or await self._load(served, version)
-        except ModelportError as exc:
-            served.error = f"loading {version.uri} failed: {exc}"
-            log.error("%s; still serving %s", served.error,
-                      served.current.version if served.current else "nothing")
-            raise
-        old, served.current = served.current, new  # the switch: one assignment
-        served.error = None
-        if old is not None:
-            await self._retire(served, old)
+    async def _retire_unrouted(self, served: ServedModel) -> None:
+        route = served.route
+        for version, dep in list(served.loaded.items()):
+            if dep is not route.stable and dep is not route.candidate:
+                del served.loaded[version]
+                await self._retire(served, dep)
+                served.traffic.version(version).set_state("unloaded")
 
     async def _retire(self, served: ServedModel, dep: Deployment) -> None:
         await dep.close()  # drains: every request already queued on it is answered
@@ -204,16 +298,18 @@ class ModelRepository:
 
     async def pinned(self, served: ServedModel, version: int) -> Deployment:
         """The deployment of an explicitly addressed version, loaded on first use."""
-        if served.current is not None and served.current.version == version:
-            return served.current
+        if version in served.loaded:
+            return served.loaded[version]
         if version in served.pinned:
             served.pinned.move_to_end(version)
             return served.pinned[version]
         async with served.lock:
+            if version in served.loaded:
+                return served.loaded[version]
             if version not in served.pinned:
                 uri = ModelURI(served.endpoint.uri.name, version=version)
                 mv = await asyncio.to_thread(self.registry.get, uri)
-                served.pinned[version] = await self._load(served, mv)
+                served.pinned[version] = await self._load(served, mv.name, mv.version)
                 while len(served.pinned) > MAX_PINNED_VERSIONS:
                     _, evicted = served.pinned.popitem(last=False)
                     await self._retire(served, evicted)
@@ -222,24 +318,48 @@ class ModelRepository:
     # -- requests -----------------------------------------------------------------------
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
-        """Route a request to the version it names, or to the endpoint's current one."""
+        """Route a request to the version it names, or split it between stable and
+        candidate; count it against the version that answered."""
         served = self.get(request.model)
-        while True:
-            if request.version is not None:
+        if request.version is not None:  # a versioned URL bypasses the split
+            while True:
                 dep = await self.pinned(served, request.version)
-            elif served.current is None:
+                try:
+                    return await dep.infer(request)
+                except BatcherClosedError:
+                    continue
+        while True:
+            route = served.route
+            stable = route.stable
+            if stable is None:
                 raise ModelNotReadyError(
                     f"model {request.model!r} is not ready"
                     + (f": {served.error}" if served.error else " (loading)")
                 )
-            else:
-                dep = served.current
+            dep = stable
+            if route.candidate is not None and self.router.to_candidate(route, request.headers):
+                dep = route.candidate
+            counter = served.traffic.version(dep.version)
+            started = time.perf_counter()
             try:
-                return await dep.infer(request)
+                response = await dep.infer(request)
             except BatcherClosedError:
                 continue  # swapped out between lookup and submit: go to the new one
+            except BaseException:
+                counter.record(time.perf_counter() - started, False)
+                raise
+            outputs = response.outputs
+            counter.record(time.perf_counter() - started, True,
+                           outputs[0].data if outputs else None)
+            if route.shadow and route.candidate is not None:
+                self.shadow.send(route.candidate, served.traffic.version(route.candidate.version),
+                                 request, outputs)
+            return response
 
     async def load(self, name: str) -> ServedModel:
         """Re-resolve and (re)load endpoint ``name`` now (the OIP repository API)."""
         await self.reconcile(name)
         return self.get(name)
+
+
+__all__ = ["Endpoint", "ModelRepository", "ServedModel"]

@@ -31,7 +31,8 @@ def build_app(spec: ServeSpec) -> ASGIApp:
     settings = Settings.load(spec.home, database_url=spec.database_url)
     registry = Registry(settings=settings)
     repository = ModelRepository(registry, spec.endpoints(), ServerMetrics(),
-                                 poll_interval=spec.poll_interval)
+                                 poll_interval=spec.poll_interval,
+                                 deployment_poll_interval=spec.deployment_poll_interval)
     return create_app(repository, limits=spec.limits_value())
 
 

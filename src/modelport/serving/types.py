@@ -7,6 +7,7 @@ model execution never know which protocol a request came in on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,9 @@ class InferenceRequest:
     parameters: dict[str, Any] = field(default_factory=dict)
     outputs: list[str] | None = None  # OIP: names of outputs requested
     binary_outputs: bool = False  # OIP binary extension: answer with raw tensor bytes
+    # The raw (name, value) header pairs, lower-case names, as the transport got them:
+    # the router reads a sticky header from them. A reference, never a copy.
+    headers: Sequence[tuple[bytes, bytes]] = ()
 
     @property
     def rows(self) -> int:
