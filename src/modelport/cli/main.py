@@ -13,6 +13,7 @@ import typer
 from modelport import __version__
 from modelport.cli import db as db_cli
 from modelport.cli import models as models_cli
+from modelport.cli import rollout as rollout_cli
 from modelport.cli.demo import demo
 from modelport.cli.output import error
 from modelport.cli.predict import predict
@@ -29,9 +30,13 @@ app = typer.Typer(
 )
 app.add_typer(models_cli.app, name="models", help="Register, inspect, alias and delete models.")
 app.add_typer(db_cli.app, name="db", help="Registry database maintenance.")
+app.add_typer(rollout_cli.app, name="rollout",
+              help="Progressive delivery: start, watch, promote, pause, abort rollouts.")
 app.command()(predict)
 app.command()(demo)
 app.command()(serve)
+app.command()(rollout_cli.rollback)
+app.command()(rollout_cli.controller)
 
 _debug = False
 

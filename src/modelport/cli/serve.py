@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from modelport.cli.state import state
+from modelport.config import Settings
 
 
 def _configure_logging(level: str) -> None:
@@ -40,6 +43,9 @@ def serve(
     max_rows: Annotated[int | None, typer.Option("--max-rows")] = None,
     request_timeout: Annotated[float | None, typer.Option("--request-timeout")] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    no_controller: Annotated[bool, typer.Option(
+        "--no-controller", help="Do not run the rollout controller in this process.")
+    ] = False,
 ) -> None:
     """Serve models over OIP/KServe V2, MLflow, KServe V1 and /predict."""
     from modelport.serving.config import load_spec
@@ -55,4 +61,30 @@ def serve(
                                    "database_url": settings.database_url})
     st.registry()  # open (and migrate) once here, so workers never race on a new database
     _configure_logging(log_level)
-    run(spec, host=host, port=port, workers=workers, log_level=log_level)
+    stop_controller = None if no_controller else _start_controller(settings)
+    try:
+        run(spec, host=host, port=port, workers=workers, log_level=log_level)
+    finally:
+        if stop_controller is not None:
+            stop_controller()
+
+
+def _start_controller(settings: Settings) -> Callable[[], None]:
+    """The rollout controller on a thread of this (main) process; its lease keeps it
+    idle while another controller acts. Returns what stops it cleanly."""
+    from modelport.client import Registry
+    from modelport.rollout.controller import Controller
+
+    registry = Registry(settings=settings)
+    controller = Controller(registry)
+    stop = threading.Event()
+    thread = threading.Thread(target=controller.run, args=(stop,), daemon=True,
+                              name="rollout-controller")
+    thread.start()
+
+    def _stop() -> None:
+        stop.set()
+        thread.join(timeout=5)
+        registry.close()
+
+    return _stop
