@@ -14,6 +14,7 @@ from modelport import __version__
 from modelport.cli import db as db_cli
 from modelport.cli import models as models_cli
 from modelport.cli.demo import demo
+from modelport.cli.gate import gate
 from modelport.cli.output import error
 from modelport.cli.predict import predict
 from modelport.cli.serve import serve
@@ -32,6 +33,7 @@ app.add_typer(db_cli.app, name="db", help="Registry database maintenance.")
 app.command()(predict)
 app.command()(demo)
 app.command()(serve)
+app.command()(gate)
 
 _debug = False
 
