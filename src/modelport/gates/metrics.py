@@ -193,7 +193,10 @@ def _optional(notes: list[str], who: str, name: str, compute: Any) -> float | No
     except ValueError as exc:  # e.g. only one class present in the target
         notes.append(f"{name} of {who} not computed: {exc}")
         return None
-    return value if math.isfinite(value) else None
+    if not math.isfinite(value):  # recent scikit-learn: NaN plus a warning, no error
+        notes.append(f"{name} of {who} is not defined on these rows (one class only?)")
+        return None
+    return value
 
 
 __all__ = [
