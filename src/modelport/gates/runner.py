@@ -71,27 +71,8 @@ def run_gate(
         say(f"loading the champion {champion_version.uri}")
         champion = registry.load_model(champion_version.uri, trusted=trusted)
 
-    say(f"scoring on {evaluation.rows:,} rows")
-    metric_notes: list[str] = []
-    cand_metrics, predicted = _score_candidate(candidate, evaluation, metric_notes)
-    metrics = {"candidate": cand_metrics}
-    champ_metrics = None
-    if champion is not None:
-        champ_metrics = _score(champion, evaluation, "the champion", metric_notes)
-        metrics["champion"] = champ_metrics
-    if not parsed and champion is not None:
-        parsed = [default_rule(evaluation.task)]
-        notes.append(f"no rules given: {parsed[0]} (the primary metric, no worse than the "
-                     "champion's)")
-
-    checks = [predicted, *(rule_check(r, cand_metrics, champ_metrics) for r in parsed)]
-    if champion is not None:
-        checks.append(signature_check(candidate, champion))
-    latency: dict[str, float] = {}
-    if max_latency_ms is not None:
-        say("measuring single-row latency")
-        check, latency = latency_check(candidate, evaluation.features, max_latency_ms)
-        checks.append(check)
+    metrics, checks, latency = _judge(candidate, champion, evaluation, parsed,
+                                      max_latency_ms, notes, say)
     report = GateReport(
         model=candidate_version.name, version=candidate_version.version,
         candidate=candidate_version.uri,
@@ -100,7 +81,7 @@ def run_gate(
         averaging=averaging(evaluation.labels()) if evaluation.task is Task.CLASSIFICATION
         else None,
         rows=evaluation.rows, source=evaluation.source, target=evaluation.target_name,
-        metrics=metrics, checks=tuple(checks), notes=tuple(dict.fromkeys(notes + metric_notes)),
+        metrics=metrics, checks=tuple(checks), notes=tuple(dict.fromkeys(notes)),
         seconds=round(time.monotonic() - started, 3), latency=latency,
     )
     if not record:
@@ -161,6 +142,34 @@ def _check_rules_fit(rules: list[Rule], evaluation: EvalData) -> None:
                 f"rule {str(rule)!r}: {rule.metric} is not a {evaluation.task.value} metric "
                 f"(the task was taken from target {evaluation.target_name!r}; use --task to "
                 f"override); {evaluation.task.value} metrics: {', '.join(usable)}")
+
+
+def _judge(candidate: LoadedModel, champion: LoadedModel | None, evaluation: EvalData,
+           rules: list[Rule], max_latency_ms: float | None, notes: list[str], say: Progress,
+           ) -> tuple[dict[str, dict[str, float | None]], list[Check], dict[str, float]]:
+    """Metrics of both models on the same rows, then every check (notes are appended)."""
+    say(f"scoring on {evaluation.rows:,} rows")
+    metric_notes: list[str] = []
+    cand_metrics, predicted = _score_candidate(candidate, evaluation, metric_notes)
+    metrics = {"candidate": cand_metrics}
+    champ_metrics = None
+    if champion is not None:
+        champ_metrics = _score(champion, evaluation, "the champion", metric_notes)
+        metrics["champion"] = champ_metrics
+    if not rules and champion is not None:
+        rules = [default_rule(evaluation.task)]
+        notes.append(f"no rules given: {rules[0]} (the primary metric, no worse than the "
+                     "champion's)")
+    notes.extend(metric_notes)
+    checks = [predicted, *(rule_check(r, cand_metrics, champ_metrics) for r in rules)]
+    if champion is not None:
+        checks.append(signature_check(candidate, champion))
+    latency: dict[str, float] = {}
+    if max_latency_ms is not None:
+        say("measuring single-row latency")
+        check, latency = latency_check(candidate, evaluation.features, max_latency_ms)
+        checks.append(check)
+    return metrics, checks, latency
 
 
 def _score(model: LoadedModel, evaluation: EvalData, who: str,
