@@ -13,12 +13,16 @@ Nothing happens at import: registries open on first use.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from modelport.client import LoadedModel, Registry, VerifyReport
 from modelport.errors import ModelportError
 from modelport.flavors.python_model import ModelContext, PythonModel
 from modelport.registry.entities import AliasEvent, ModelVersion, RegisteredModel
+
+if TYPE_CHECKING:
+    from modelport.gates import GateReport
 
 __version__ = "0.1.0"
 
@@ -60,6 +64,33 @@ def load_model(uri: str, *, trusted: bool = False, registry: Registry | None = N
             reg.close()
 
 
+def gate(
+    candidate_uri: str,
+    data: Any,
+    target: str,
+    *,
+    against: str | int | None = "champion",
+    rules: Iterable[str] = (),
+    max_latency_ms: float | None = None,
+    task: str | None = None,
+    trusted: bool = False,
+    registry: Registry | None = None,
+) -> GateReport:
+    """Gate a candidate version on evaluation data (a file path or a DataFrame).
+
+    Returns the report (``report.passed``); the verdict is stored with the version.
+    """
+    from modelport.gates import run_gate
+
+    reg = registry or Registry()
+    try:
+        return run_gate(reg, candidate_uri, data, target, against=against, rules=rules,
+                        max_latency_ms=max_latency_ms, task=task, trusted=trusted)
+    finally:
+        if registry is None:
+            reg.close()
+
+
 __all__ = [
     "AliasEvent",
     "LoadedModel",
@@ -71,6 +102,7 @@ __all__ = [
     "Registry",
     "VerifyReport",
     "__version__",
+    "gate",
     "load_model",
     "log_model",
 ]

@@ -15,6 +15,7 @@ from modelport.cli import db as db_cli
 from modelport.cli import models as models_cli
 from modelport.cli import rollout as rollout_cli
 from modelport.cli.demo import demo
+from modelport.cli.gate import gate
 from modelport.cli.output import error
 from modelport.cli.predict import predict
 from modelport.cli.serve import serve
@@ -37,6 +38,7 @@ app.command()(demo)
 app.command()(serve)
 app.command()(rollout_cli.rollback)
 app.command()(rollout_cli.controller)
+app.command()(gate)
 
 _debug = False
 
