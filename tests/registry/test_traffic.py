@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelport.registry.traffic import VersionStats, fleet_total, output_distance
+from modelport.registry.traffic import VersionStats, fleet_total, output_distance, shift_p_value
 
 latencies = st.lists(st.tuples(st.floats(0, 20, allow_nan=False), st.booleans()), max_size=50)
 
@@ -74,3 +74,15 @@ def test_output_distance() -> None:
 def test_fleet_total_and_tolerant_reading() -> None:
     total = fleet_total([_stats([(0.01, True)]).to_dict(), {"requests": 2, "latency": [1]}])
     assert total.requests == 3 and sum(total.latency) == 1
+
+
+def test_shift_p_value_separates_chance_from_change() -> None:
+    stable = {"c:0": 200, "c:1": 200, "c:2": 200}
+    chance = shift_p_value({"c:0": 8, "c:1": 6, "c:2": 7}, stable)
+    change = shift_p_value({"c:0": 21}, stable)
+    assert chance is not None and chance > 0.5
+    assert change is not None and change < 1e-6
+    # Rare keys are pooled so the test stays valid; one category or no data: no answer.
+    assert shift_p_value({"c:0": 5, "c:9": 1}, {"c:0": 50, "c:8": 1}) is not None
+    assert shift_p_value({"c:0": 5}, {"c:0": 9}) is None
+    assert shift_p_value({}, stable) is None

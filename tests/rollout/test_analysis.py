@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from modelport.errors import InvalidInputError
 from modelport.registry.entities import Mode
-from modelport.registry.traffic import VersionStats, output_distance
+from modelport.registry.traffic import VersionStats, output_distance, shift_p_value
 from modelport.rollout.analysis import Measurements, Thresholds, judge
 from modelport.rollout.builtin import numbers
 
@@ -29,6 +29,7 @@ def measured(cand: VersionStats, stable: VersionStats) -> Measurements:
     """Measurements as the built-in provider makes them."""
     c = numbers(cand)
     c["shift"] = output_distance(cand.outputs, stable.outputs)
+    c["shift_p"] = shift_p_value(cand.outputs, stable.outputs)
     return Measurements(c, numbers(stable))
 
 
@@ -57,6 +58,21 @@ def test_too_few_samples_hold_a_done_step() -> None:
 def test_each_limit_fails(cand: VersionStats, stable: VersionStats, words: str) -> None:
     v = judge(measured(cand, stable), T, Mode.CANARY, step_done=False)
     assert v.outcome == "fail" and words in v.reason
+
+
+def test_a_small_shift_that_may_be_chance_holds_the_step_instead_of_failing() -> None:
+    # 20 answers of three equally likely classes drawn unevenly: 0.3 apart, yet likely
+    # chance (the shift that rolled back a good candidate in the first benchmark run).
+    cand = side(21, outputs={"c:0": 13, "c:1": 6, "c:2": 2})
+    stable = side(600, outputs={"c:0": 200, "c:1": 200, "c:2": 200})
+    m = measured(cand, stable)
+    assert m.candidate["shift"] > T.max_shift  # type: ignore[operator]
+    assert judge(m, T, Mode.CANARY, step_done=False).outcome == "wait"
+    done = judge(m, T, Mode.CANARY, step_done=True)
+    assert done.outcome == "wait" and "not significant yet" in done.reason
+    # The same shape with twenty times the data is no longer chance.
+    big = side(420, outputs={"c:0": 260, "c:1": 120, "c:2": 40})
+    assert judge(measured(big, stable), T, Mode.CANARY, step_done=False).outcome == "fail"
 
 
 def test_error_increase_needs_a_stable_reference() -> None:

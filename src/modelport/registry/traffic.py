@@ -145,6 +145,35 @@ def output_distance(a: dict[str, int], b: dict[str, int]) -> float | None:
     return float(jensenshannon(pa, pb, base=2))
 
 
+def shift_p_value(a: dict[str, int], b: dict[str, int]) -> float | None:
+    """How likely two output histograms this different are if both versions answer
+    alike: a chi-square test of homogeneity (keys expected fewer than 5 times are pooled,
+    as the test needs); None when either is empty or there is one category.
+
+    A distance alone is noisy on small windows (two samples of 20 from one distribution
+    are often 0.2-0.3 apart); with this, a shift is only called when it is also
+    unlikely to be chance.
+    """
+    na, nb = sum(a.values()), sum(b.values())
+    if na == 0 or nb == 0:
+        return None
+    keys = sorted(set(a) | set(b))
+    share = na / (na + nb)
+    big = [k for k in keys if min(share, 1 - share) * (a.get(k, 0) + b.get(k, 0)) >= 5]
+    rest = [k for k in keys if k not in big]
+    rows = [[a.get(k, 0) for k in big], [b.get(k, 0) for k in big]]
+    if rest:
+        rows[0].append(sum(a.get(k, 0) for k in rest))
+        rows[1].append(sum(b.get(k, 0) for k in rest))
+    table = np.array(rows, dtype=float)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return None
+    from scipy.stats import chi2_contingency
+
+    return float(chi2_contingency(table, correction=False).pvalue)
+
+
 def _keys(values: np.ndarray[Any, Any]) -> list[str]:
     if values.dtype.kind in "iub" or values.dtype.kind in "OUS":
         return [f"c:{v}" for v in values.tolist()]
@@ -174,4 +203,5 @@ def fleet_total(reports: list[dict[str, Any]]) -> VersionStats:
     return total
 
 
-__all__ = ["LATENCY_BOUNDS_MS", "VersionStats", "fleet_total", "output_distance"]
+__all__ = ["LATENCY_BOUNDS_MS", "VersionStats", "fleet_total", "output_distance",
+           "shift_p_value"]

@@ -13,7 +13,12 @@ from typing import Any
 
 from modelport.registry.entities import Rollout, TrafficReport
 from modelport.registry.records import RecordStore
-from modelport.registry.traffic import VersionStats, fleet_total, output_distance
+from modelport.registry.traffic import (
+    VersionStats,
+    fleet_total,
+    output_distance,
+    shift_p_value,
+)
 from modelport.rollout.analysis import Measurements, Numbers, Window
 
 
@@ -76,6 +81,7 @@ class BuiltinProvider:
             stable, reference = stable_before, "before the step"
         c = numbers(cand)
         c["shift"] = output_distance(cand.outputs, stable.outputs)
+        c["shift_p"] = shift_p_value(cand.outputs, stable.outputs)
         return Measurements(c, numbers(stable), {"stable_reference": reference,
                                                  "window_seconds": round(window.seconds, 3)})
 
