@@ -30,14 +30,18 @@ from modelport.cli.pipeline_view import (
     steps_table,
 )
 from modelport.cli.state import state
-from modelport.errors import InvalidInputError, PipelineStepError
+from modelport.errors import InvalidInputError, NotFoundError, PipelineStepError
 from modelport.pipelines.loader import DEFAULT_FILE, load_pipeline
 from modelport.pipelines.runner import CANCELLED_EXIT, PipelineRunner, Reporter, RunOutcome
 from modelport.pipelines.steps import RunInfo, plan
 from modelport.pipelines.templates import init_project
+from modelport.registry.entities import PipelineRun
+from modelport.registry.records import RecordStore
 
 app = typer.Typer(no_args_is_help=True)
 
+PREFIX_MIN = 6
+PREFIX_SEARCH = 1000  # how many recent runs a short id is looked up among
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 FileOpt = Annotated[Path, typer.Option("--file", "-f", help="The pipeline file.")]
 
@@ -120,17 +124,33 @@ def runs(
 @app.command()
 def show(
     ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="A run id from `runs`.")],
+    run_id: Annotated[str, typer.Argument(
+        metavar="RUN_ID", help="A run id, or its first characters as `runs` shows them.")],
     as_json: JsonOpt = False,
 ) -> None:
     """One recorded run: each step's status, duration, exit code, message."""
-    if not run_id.strip() or len(run_id) > 64:
-        raise InvalidInputError(f"{run_id[:80]!r} is not a pipeline run id")
-    found = state(ctx).registry().records.pipeline_run(run_id.strip())
+    found = _find_run(state(ctx).registry().records, run_id.strip())
     if as_json:
         print_json(found.to_dict())
     else:
         show_run(found)
+
+
+def _find_run(records: RecordStore, run_id: str) -> PipelineRun:
+    """A run by id, or by a unique prefix (6+ characters) of a recent run's id."""
+    if not run_id or len(run_id) > 64:
+        raise InvalidInputError(f"{run_id[:80]!r} is not a pipeline run id")
+    try:
+        return records.pipeline_run(run_id)
+    except NotFoundError:
+        if len(run_id) < PREFIX_MIN:
+            raise
+    matches = [r for r in records.pipeline_runs(limit=PREFIX_SEARCH) if r.id.startswith(run_id)]
+    if len(matches) > 1:
+        raise InvalidInputError(f"{run_id!r} is the start of {len(matches)} run ids: give more")
+    if not matches:
+        raise NotFoundError(f"no pipeline run {run_id!r}")
+    return matches[0]
 
 
 @app.command()

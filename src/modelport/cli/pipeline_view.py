@@ -10,7 +10,7 @@ from typing import Any
 from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from modelport.cli.output import console, err_console
@@ -118,18 +118,15 @@ def failure_report(outcome: RunOutcome) -> None:
 
 
 def runs_table(runs: list[PipelineRun]) -> None:
-    """One row per run, newest first."""
-    table = Table("pipeline", "status")
-    table.add_column("commit", no_wrap=True)
-    table.add_column("started (UTC)", no_wrap=True)
-    table.add_column("duration", no_wrap=True)
-    table.add_column("stopped at")
-    table.add_column("run", no_wrap=True, min_width=36)  # the id `show` needs, whole
+    """One row per run, newest first (ids shortened like git's: `show` takes a prefix)."""
+    table = Table("run", "pipeline", "status", Column("started (UTC)", no_wrap=True), "took",
+                  "commit")
     for r in runs:
         stopped = next((s["name"] for s in r.steps
-                        if s.get("status") in ("failed", "timed_out", "cancelled")), "")
-        table.add_row(r.pipeline, _status(r.status), (r.git_commit or "-")[:8],
-                      r.started_at.strftime("%Y-%m-%d %H:%M:%S"), _duration(r), stopped, r.id)
+                        if s.get("status") in ("failed", "timed_out", "cancelled")), None)
+        status = _status(r.status) + (f" at {escape(stopped)}" if stopped else "")
+        table.add_row(r.id[:8], r.pipeline, status, r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+                      _duration(r), (r.git_commit or "-")[:8])
     console().print(table)
 
 

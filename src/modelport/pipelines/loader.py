@@ -184,15 +184,16 @@ def _check_refs(step: Step, at: Loc, earlier: dict[str, str]) -> list[tuple[Loc,
 
 
 def _invalid(path: Path, root: yaml.Node, problems: list[tuple[Loc, str]]) -> InvalidInputError:
-    lines = [f"{path}:{_where(root, loc)}: {_dotted(loc)}: {msg}" if loc
-             else f"{path}:{_where(root, loc)}: {msg}" for loc, msg in problems[:20]]
+    lines = [f"{path}:{_where(root, loc, msg.startswith('unknown key'))}: "
+             + (f"{_dotted(loc)}: {msg}" if loc else msg) for loc, msg in problems[:20]]
     if len(problems) > 1:
         lines.insert(0, f"{path} is not a valid pipeline ({len(problems)} problems):")
     return InvalidInputError("\n".join(lines), problems=[(list(loc), m) for loc, m in problems])
 
 
-def _where(node: yaml.Node, loc: Loc) -> str:
-    """``line:column`` of the YAML node at ``loc`` (or of its nearest existing parent)."""
+def _where(node: yaml.Node, loc: Loc, at_key: bool = False) -> str:
+    """``line:column`` of the YAML value at ``loc`` (of its key with ``at_key``, of its
+    nearest existing parent when it is missing)."""
     mark = node.start_mark
     for part in loc:
         if isinstance(node, yaml.MappingNode) and isinstance(part, str):
@@ -200,7 +201,10 @@ def _where(node: yaml.Node, loc: Loc) -> str:
                          None)
             if match is None:
                 break
-            mark, node = match[0].start_mark, match[1]
+            key, node = match
+            # A scalar or a flow list is shown where it is; a block mapping at its key.
+            mark = key.start_mark if at_key or isinstance(node, yaml.MappingNode) \
+                else node.start_mark
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
                 and part < len(node.value):
             node = node.value[part]
