@@ -158,7 +158,7 @@ def test_every_problem_is_listed_at_once(write_pipeline: Callable[[str], Path]) 
 
 
 def test_files_that_are_not_pipelines(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="no pipeline file .*modelport init"):
+    with pytest.raises(InvalidInputError, match=r"no pipeline file .*modelport init"):
         load_pipeline(tmp_path / "modelport.yaml")
     binary = tmp_path / "bin.yaml"
     binary.write_bytes(b"\xff\xfe\x00name")
