@@ -72,7 +72,7 @@ class LiveReporter:
         if index in self.tasks:
             self.progress.update(self.tasks[index], description=text, completed=1)
         else:
-            self.progress.add_task(text, total=1, completed=1, start=False)
+            self.progress.add_task(text, total=1, completed=1)
 
 
 class StreamReporter:
