@@ -25,6 +25,8 @@ builtin exception is ever mapped to a status by accident::
     ├── UntrustedModelError             403  exit 6  (pickle, custom code, untrusted skops types)
     ├── DatabaseSchemaError             500  exit 7  (database newer than this code)
     ├── ConfigurationError              500  exit 7
+    ├── PipelineStepError               500  exit 11 (a pipeline step failed; a modelport
+    │                                                 step's own exit code wins)
     ├── ModelNotReadyError              503  exit 8  (still loading or warming up)
     ├── OverloadedError                 503  exit 8  (queue full: retry later)
     ├── RequestTimeoutError             504  exit 8
@@ -159,6 +161,19 @@ class ConfigurationError(ModelportError):
     exit_code = 7
 
 
+class PipelineStepError(ModelportError):
+    """A step of ``modelport pipeline run`` failed: a command's non-zero exit, a timeout,
+    a rollout that was not promoted. When the step was a modelport command, its own
+    exit code is the pipeline's (e.g. 10 for a failed gate)."""
+
+    exit_code = 11
+
+    def __init__(self, message: str, exit_code: int | None = None, **details: object) -> None:
+        super().__init__(message, **details)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
 class ModelNotReadyError(ModelportError):
     """The model is not loaded (yet): loading, warming up, or failed to load."""
 
@@ -210,6 +225,7 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "PayloadTooLargeError",
+    "PipelineStepError",
     "RequestTimeoutError",
     "RolloutNotFoundError",
     "SignatureError",

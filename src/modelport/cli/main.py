@@ -13,6 +13,7 @@ import typer
 from modelport import __version__
 from modelport.cli import db as db_cli
 from modelport.cli import models as models_cli
+from modelport.cli import pipeline as pipeline_cli
 from modelport.cli import rollout as rollout_cli
 from modelport.cli.demo import demo
 from modelport.cli.gate import gate
@@ -33,6 +34,9 @@ app.add_typer(models_cli.app, name="models", help="Register, inspect, alias and 
 app.add_typer(db_cli.app, name="db", help="Registry database maintenance.")
 app.add_typer(rollout_cli.app, name="rollout",
               help="Progressive delivery: start, watch, promote, pause, abort rollouts.")
+app.add_typer(pipeline_cli.app, name="pipeline",
+              help="Run modelport.yaml pipelines and read their recorded runs.")
+app.command("init")(pipeline_cli.init)
 app.command()(predict)
 app.command()(demo)
 app.command()(serve)

@@ -19,6 +19,11 @@ def console() -> Console:
     return _out
 
 
+def err_console() -> Console:
+    """The console for progress and messages (stderr, so stdout stays clean for data)."""
+    return _err
+
+
 def print_json(payload: Any) -> None:
     """Write ``payload`` as indented JSON on stdout (no rich markup, no wrapping)."""
     sys.stdout.write(

@@ -1,0 +1,254 @@
+"""The ``modelport.yaml`` schema: a named pipeline and its ordered steps.
+
+Each step is a mapping with exactly one kind key (``train``, ``run``, ``register``,
+``gate``, ``rollout``) plus optional ``name``, ``env``, ``timeout`` and, for commands,
+``shell``. Unknown keys are refused. Loading (``modelport.pipelines.loader``) adds
+the YAML line of every error and checks references between steps.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shlex
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from modelport.errors import InvalidNameError
+from modelport.registry.entities import Mode
+from modelport.uri import validate_name
+
+KINDS = ("train", "run", "register", "gate", "rollout")
+COMMAND_KINDS = ("train", "run")
+STEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"250ms"``, ``"5m"`` or ``"1h"`` (positive)."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '30s', '5m', '1h'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.fullmatch(value)):
+        seconds = float(match[1]) * _UNITS[match[2]]
+    else:
+        raise ValueError(f"{value!r} is not a duration: use seconds or '500ms', '30s', '5m', '1h'")
+    if not seconds > 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+def _command(value: Any) -> str | list[str]:
+    # YAML turns `--seed 42` items into ints: accept scalars, refuse nested structures.
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("the command is empty")
+        return value
+    if isinstance(value, list) and value:
+        if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
+            raise ValueError("every item of a command list must be a string or a number")
+        return [str(v) for v in value]
+    raise ValueError("a command is a string (split like a shell would, but run without one) "
+                     "or a non-empty list of arguments")
+
+
+def _scalar_map(value: Any) -> Any:
+    if isinstance(value, dict):
+        bad = [k for k, v in value.items() if isinstance(v, dict | list) or v is None]
+        if bad:
+            raise ValueError(f"{bad[0]!r} needs a plain value (string, number or boolean)")
+        return {str(k): (str(v).lower() if isinstance(v, bool) else str(v))
+                for k, v in value.items()}
+    return value
+
+
+Command = Annotated[str | list[str], BeforeValidator(_command)]
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Scalars = Annotated[dict[str, str], BeforeValidator(_scalar_map)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _valid_name(value: str, what: str) -> str:
+    try:
+        return validate_name(value, what)
+    except InvalidNameError as exc:  # pydantic reports ValueErrors with their location
+        raise ValueError(str(exc)) from None
+
+
+def _model_name(value: str, what: str = "model name") -> str:
+    if "${" in value:  # a reference is checked once it is resolved
+        return value
+    return _valid_name(value, what)
+
+
+class RegisterSpec(_Strict):
+    """Register a model file as the next version (``modelport models register``)."""
+
+    name: str = Field(description="Model name.")
+    file: str = Field(description="Model file, relative to the pipeline's folder.")
+    trusted: bool = False
+    input_example: str | None = None
+    metrics_file: str | None = Field(None, description="JSON object of metric name → number.")
+    metrics: dict[str, float] = {}
+    params: Scalars = {}
+    tags: Scalars = {}
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _model_name(value)
+
+
+class GateSpec(_Strict):
+    """Judge the candidate on evaluation data (``modelport gate``)."""
+
+    candidate: str | None = Field(None, description="Default: the last registered version.")
+    data: str
+    target: str
+    against: str | None = None
+    rules: list[str] = []
+    max_latency_ms: float | None = Field(None, gt=0)
+    junit: str | None = None
+
+    @field_validator("rules")
+    @classmethod
+    def _rules(cls, value: list[str]) -> list[str]:
+        if any(not r.strip() for r in value):
+            raise ValueError("a rule cannot be empty")
+        return value
+
+
+class RolloutSpec(_Strict):
+    """Start a rollout of the candidate on an endpoint (``modelport rollout start``)."""
+
+    endpoint: str
+    candidate: str | None = Field(None, description="Default: the last registered version.")
+    strategy: Mode = Mode.CANARY
+    steps: list[float] | None = None
+    step_duration: Duration | None = None
+    require_gate: bool = False
+    wait: bool = Field(False, description="Block until the rollout is promoted (or fails).")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        return _model_name(value, "endpoint name")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: list[float] | None) -> list[float] | None:
+        if value is None:
+            return None
+        if not value or any(not 0 < s <= 100 for s in value):
+            raise ValueError("steps are traffic percentages in (0, 100], e.g. [5, 25, 50, 100]")
+        if any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError("steps must increase")
+        if value[-1] != 100:
+            raise ValueError("steps must end at 100")
+        return value
+
+
+class Step(_Strict):
+    """One step: exactly one of the kind keys, plus the options every step has."""
+
+    train: Command | None = None
+    run: Command | None = None
+    # ``register`` is an attribute of every pydantic model class (ABCMeta), hence the alias.
+    register_: RegisterSpec | None = Field(None, alias="register")
+    gate: GateSpec | None = None
+    rollout: RolloutSpec | None = None
+    name: str | None = None
+    env: Scalars = {}
+    timeout: Duration | None = None
+    shell: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_kind(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError("a step is a mapping such as `train: python train.py` or "
+                             "`register: {name: iris, file: model.skops}`")
+        kinds = [k for k in KINDS if k in data]
+        if len(kinds) != 1:
+            found = f"found {', '.join(kinds)}" if kinds else "found none"
+            raise ValueError(f"a step needs exactly one of {', '.join(KINDS)} ({found})")
+        return data
+
+    @model_validator(mode="after")
+    def _checks(self) -> Step:
+        if self.name is not None and not STEP_NAME.fullmatch(self.name):
+            raise ValueError(f"invalid step name {self.name!r}: use 1-64 characters from "
+                             "A-Z a-z 0-9 _ -, starting with a letter or digit")
+        if self.name == "pipeline":
+            raise ValueError("the step name 'pipeline' is reserved for ${pipeline.*}")
+        if self.shell and self.kind not in COMMAND_KINDS:
+            raise ValueError("shell: applies to train and run steps only")
+        if self.shell and not isinstance(self.command, str):
+            raise ValueError("shell: true needs the command as one string")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which kind of step this is (the one kind key that is set)."""
+        return next(k for k in KINDS if self.spec_of(k) is not None)
+
+    def spec_of(self, kind: str) -> Any:
+        """The value under kind key ``kind`` (a command or a spec model), or None."""
+        return getattr(self, "register_" if kind == "register" else kind)
+
+    @property
+    def spec(self) -> Any:
+        """The value under this step's kind key."""
+        return self.spec_of(self.kind)
+
+    @property
+    def label(self) -> str:
+        """The step's name: ``name:`` if given, else its kind."""
+        return self.name or self.kind
+
+    @property
+    def command(self) -> str | list[str] | None:
+        """The command of a train/run step (None for the other kinds)."""
+        return self.train if self.train is not None else self.run
+
+    def argv(self) -> list[str]:
+        """A train/run step's argument list (shell steps run through ``/bin/sh -c``)."""
+        command = self.command
+        if command is None:
+            raise ValueError(f"a {self.kind} step has no command")
+        if self.shell:
+            assert isinstance(command, str)
+            return ["/bin/sh", "-c", command]
+        return shlex.split(command) if isinstance(command, str) else list(command)
+
+
+class Pipeline(_Strict):
+    """A named, ordered list of steps; ``env`` applies to every step."""
+
+    name: str
+    steps: list[Step] = Field(min_length=1)
+    env: Scalars = {}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _valid_name(value, "pipeline name")
+
+
+__all__ = [
+    "COMMAND_KINDS",
+    "KINDS",
+    "GateSpec",
+    "Pipeline",
+    "RegisterSpec",
+    "RolloutSpec",
+    "Step",
+    "parse_duration",
+]
