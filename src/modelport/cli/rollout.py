@@ -236,14 +236,17 @@ def history(ctx: typer.Context, endpoint: Endpoint, as_json: JsonOpt = False) ->
     if as_json:
         print_json([e.to_dict() for e in events])
         return
-    table = Table("at (UTC)", "event", "by", "stable", "candidate", "weight", "verdict",
-                  "reason")
+    # Four columns so the history stays readable on an 80-column terminal or CI log;
+    # --json has every field.
+    table = Table("at (UTC)", "event / by", "traffic", "why")
     for e in events:
         s = e.state
-        table.add_row(when(e.at), e.kind, Text(e.actor), str(s.get("stable") or "-"),
-                      str(s.get("candidate") or "-") + (f" ({s['mode']})" if s.get("mode")
-                                                          else ""),
-                      f"{s.get('weight', 0):g}%", _summary(e), Text(e.reason))
+        traffic = f"v{s.get('stable') or '-'}"
+        if s.get("candidate"):
+            traffic += f" + v{s['candidate']} {s.get('mode') or ''} {s.get('weight', 0):g}%"
+        verdict = _summary(e)
+        why = e.reason + (f" [{verdict}]" if verdict else "")
+        table.add_row(when(e.at), Text(f"{e.kind}\n{e.actor}"), traffic, Text(why))
     console().print(table)
 
 
