@@ -631,3 +631,15 @@ def test_demo(demo_process: dict[str, Any]) -> None:
     assert "Traceback" not in stderr
     assert (demo_process["work"] / "iris_predictions.csv").is_file()
     assert (demo_process["home"] / "registry.db").is_file()
+    # The delivery half: v2 promoted by the controller, v3 rolled back on its own, and
+    # no request failed meanwhile.
+    assert "rollout #1 of iris/2: promoted" in stdout
+    assert "rollout #2 of iris/3: rolled_back" in stdout
+    assert "gate exit code 10" in stdout and "failed requests: 0" in stdout
+    from modelport.client import Registry
+
+    with Registry(demo_process["home"]) as reg:
+        assert reg.get("iris@champion").version == 2
+        kinds = [e.kind for e in reg.deployments.events("iris")]
+        assert kinds.count("promoted") == 1 and kinds[-1] == "rolled_back"
+        assert [g.passed for g in reg.records.gate_results("iris")] == [True, True, False]
