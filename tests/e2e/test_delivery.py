@@ -126,3 +126,64 @@ def test_good_candidate_promoted_bad_one_rolled_back_by_the_controller(home: Pat
         assert max(by3) - verdict < 1.0, (max(by3) - verdict, server.log())
         assert {a[2] for a in answers} == {"1", "2", "3"}
         assert [e.kind for e in events].count("step_started") >= 3
+
+
+PIPELINE = """\
+name: m
+steps:
+  - train: [{python}, train.py]
+  - register: {name: m, file: model.skops}
+  - gate: {data: eval.csv, target: y, rules: ["accuracy >= champion - 0.05"]}
+  - rollout:
+      endpoint: m
+      strategy: canary
+      steps: [50, 100]
+      step_duration: 1s
+      require_gate: true
+      wait: true
+    timeout: 3m
+"""
+
+TRAIN = """\
+import numpy as np, pandas as pd, skops.io as sio
+from sklearn.linear_model import LogisticRegression
+rng = np.random.default_rng(3)
+X = rng.normal(size=(300, 4))
+y = np.digitize(X[:, 0] + X[:, 1], [-0.7, 0.7])
+sio.dump(LogisticRegression(C=2.0).fit(X, y), "model.skops")
+pd.DataFrame(X, columns=[f"f{i}" for i in range(4)]).assign(y=y).to_csv("eval.csv", index=False)
+"""
+
+
+def test_pipeline_trains_registers_gates_and_rolls_out_to_a_live_server(
+        home: Path, tmp_path: Path) -> None:
+    rows = register(home)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "modelport.yaml").write_text(PIPELINE.replace("{python}", sys.executable))
+    (project / "train.py").write_text(TRAIN)
+    with ServerProcess(home, ["m@champion"]) as server:
+        async def scenario() -> tuple[subprocess.CompletedProcess[str], list[Any]]:
+            stop = asyncio.Event()
+            task = asyncio.create_task(load(server.url, rows, stop))
+            try:
+                proc = await asyncio.to_thread(
+                    subprocess.run, [sys.executable, "-m", "modelport", "pipeline", "run",
+                                     "--json"],
+                    cwd=project, env=cli_env(home), capture_output=True, text=True,
+                    timeout=300, check=False)
+            finally:
+                stop.set()
+            return proc, await task
+
+        proc, answers = asyncio.run(scenario())
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
+    assert not [a for a in answers if a[1] != 200]
+    with registry(home) as reg:
+        assert reg.get("m@champion").version == 4  # trained, registered and promoted
+        gate = reg.records.latest_gate("m", 4)
+        assert gate is not None and gate.passed
+        run = reg.records.pipeline_runs("m")[0]
+        assert run.status == "succeeded"
+        assert [s["status"] for s in run.steps] == ["succeeded"] * 4
+    assert "4" in {a[2] for a in answers}
