@@ -33,6 +33,7 @@ bench: $(STAMP) system-deps
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/registry.py
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/rollout.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache
