@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +34,7 @@ from modelport.registry.entities import (
 )
 from modelport.registry.schema import deployment_events, deployments, rollouts
 from modelport.registry.store import SqlRegistryStore
+from modelport.registry.times import as_utc, utcnow
 from modelport.uri import validate_alias, validate_name
 
 DEPLOYMENT_FIELDS = ("stable", "candidate", "mode", "weight", "sticky", "previous", "alias")
@@ -42,14 +43,6 @@ ROLLOUT_FIELDS = ("step_index", "step_started_at", "baseline", "status", "reason
 ACTIVE = (RolloutStatus.RUNNING.value, RolloutStatus.PAUSED.value)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _deployment(r: RowMapping) -> Deployment:
@@ -58,8 +51,8 @@ def _deployment(r: RowMapping) -> Deployment:
         candidate=r["candidate"], mode=Mode(r["mode"]) if r["mode"] else None,
         weight=float(r["weight"]), sticky=r["sticky"], previous=r["previous"],
         alias=r["alias"], generation=r["generation"],
-        created_at=_utc(r["created_at"]),  # type: ignore[arg-type]
-        updated_at=_utc(r["updated_at"]),  # type: ignore[arg-type]
+        created_at=as_utc(r["created_at"]),  # type: ignore[arg-type]
+        updated_at=as_utc(r["updated_at"]),  # type: ignore[arg-type]
         updated_by=r["updated_by"],
     )
 
@@ -70,11 +63,11 @@ def _rollout(r: RowMapping) -> Rollout:
         candidate=r["candidate"], stable=r["stable"], strategy=r["strategy"],
         steps=[float(s) for s in r["steps"]], step_seconds=r["step_seconds"],
         step_requests=r["step_requests"], step_index=r["step_index"],
-        step_started_at=_utc(r["step_started_at"]), baseline=dict(r["baseline"] or {}),
+        step_started_at=as_utc(r["step_started_at"]), baseline=dict(r["baseline"] or {}),
         analysis=dict(r["analysis"] or {}), status=RolloutStatus(r["status"]),
         reason=r["reason"], require_gate=bool(r["require_gate"]),
-        created_at=_utc(r["created_at"]),  # type: ignore[arg-type]
-        updated_at=_utc(r["updated_at"]),  # type: ignore[arg-type]
+        created_at=as_utc(r["created_at"]),  # type: ignore[arg-type]
+        updated_at=as_utc(r["updated_at"]),  # type: ignore[arg-type]
         created_by=r["created_by"],
     )
 
@@ -83,7 +76,7 @@ def _event(r: RowMapping) -> DeploymentEvent:
     return DeploymentEvent(
         id=r["id"], deployment=r["deployment"], kind=r["kind"], rollout_id=r["rollout_id"],
         actor=r["actor"], reason=r["reason"], state=dict(r["state"] or {}),
-        metrics=dict(r["metrics"] or {}), at=_utc(r["at"]),  # type: ignore[arg-type]
+        metrics=dict(r["metrics"] or {}), at=as_utc(r["at"]),  # type: ignore[arg-type]
     )
 
 
@@ -138,7 +131,7 @@ class DeploymentStore:
             validate_alias(alias)
         if stable is not None:
             self._check_version(conn, model_name, stable)
-        now = _now()
+        now = utcnow()
         try:
             with conn.begin_nested():
                 conn.execute(sa.insert(deployments).values(
@@ -176,7 +169,7 @@ class DeploymentStore:
         for key in ("stable", "candidate"):
             if values.get(key) is not None:
                 self._check_version(conn, before.model_name, int(values[key]))
-        now = _now()
+        now = utcnow()
         conn.execute(sa.update(deployments).where(deployments.c.name == name).values(
             **values, generation=deployments.c.generation + 1, updated_at=now,
             updated_by=actor))
@@ -194,7 +187,7 @@ class DeploymentStore:
         with self.store.writing() as conn:
             dep = self._row(conn, name)
             return self._append(conn, dep, kind, actor, reason, metrics or {}, rollout_id,
-                                _now())
+                                utcnow())
 
     def events(self, name: str, *, limit: int | None = None) -> builtins.list[DeploymentEvent]:
         """The deployment's history, oldest first (the newest ``limit`` if given)."""
@@ -248,7 +241,7 @@ class DeploymentStore:
         Creates the deployment (serving ``stable``) if it does not exist. Refuses (409) a
         second active rollout on the endpoint or a candidate that is already stable.
         """
-        now = _now()
+        now = utcnow()
         with self.store.writing() as conn:
             self._check_version(conn, model_name, candidate)
             existing = conn.execute(sa.select(deployments.c.name).where(
@@ -335,7 +328,7 @@ class DeploymentStore:
             if expect_step is not None and current.step_index != expect_step:
                 raise ConflictError(
                     f"rollout #{rollout_id} moved to step {current.step_index} meanwhile")
-            now = _now()
+            now = utcnow()
             conn.execute(sa.update(rollouts).where(rollouts.c.id == rollout_id)
                          .values(**changes, updated_at=now))
             dep = self._update_in(conn, current.deployment, actor, kind, reason,

@@ -8,7 +8,7 @@ traffic counters' layout belongs to ``modelport.registry.traffic``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,24 +18,15 @@ from modelport.errors import InvalidInputError, NotFoundError
 from modelport.registry.entities import GateResult, PipelineRun, TrafficReport
 from modelport.registry.schema import gate_results, leases, pipeline_runs, traffic_stats
 from modelport.registry.store import SqlRegistryStore
+from modelport.registry.times import as_utc, utcnow
 from modelport.uri import validate_name
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _gate(r: RowMapping) -> GateResult:
     return GateResult(
         id=r["id"], model_name=r["model_name"], version=r["version"], passed=bool(r["passed"]),
         against=r["against"], report=dict(r["report"] or {}),
-        created_at=_utc(r["created_at"]),  # type: ignore[arg-type]
+        created_at=as_utc(r["created_at"]),  # type: ignore[arg-type]
         created_by=r["created_by"],
     )
 
@@ -44,8 +35,8 @@ def _run(r: RowMapping) -> PipelineRun:
     return PipelineRun(
         id=r["id"], pipeline=r["pipeline"], status=r["status"], git_commit=r["git_commit"],
         steps=list(r["steps"] or []),
-        started_at=_utc(r["started_at"]),  # type: ignore[arg-type]
-        finished_at=_utc(r["finished_at"]), actor=r["actor"],
+        started_at=as_utc(r["started_at"]),  # type: ignore[arg-type]
+        finished_at=as_utc(r["finished_at"]), actor=r["actor"],
     )
 
 
@@ -60,7 +51,7 @@ class RecordStore:
     def record_gate(self, model_name: str, version: int, *, passed: bool,
                     against: int | None, report: dict[str, Any], actor: str) -> GateResult:
         """Store a gate's outcome with the version it judged (which must exist)."""
-        now = _now()
+        now = utcnow()
         with self.store.writing() as conn:
             model = self.store._model_row(conn, model_name)
             self.store._version_row(conn, model["id"], model_name, version)
@@ -122,7 +113,7 @@ class RecordStore:
         """Store one server's cumulative counters for each version of a deployment."""
         if not stats:
             return
-        now = _now()
+        now = utcnow()
         t = traffic_stats
         with self.store.writing() as conn:
             for version, data in stats.items():
@@ -140,14 +131,14 @@ class RecordStore:
             rows = conn.execute(sa.select(traffic_stats).where(
                 traffic_stats.c.deployment == deployment)).mappings()
             return [TrafficReport(r["server_id"], r["deployment"], r["version"],
-                                  dict(r["stats"]), _utc(r["updated_at"]))  # type: ignore[arg-type]
+                                  dict(r["stats"]), as_utc(r["updated_at"]))  # type: ignore[arg-type]
                     for r in rows]
 
     def prune_traffic(self, older_than: timedelta) -> int:
         """Forget counters not updated for ``older_than`` (servers long gone)."""
         with self.store.writing() as conn:
             return int(conn.execute(sa.delete(traffic_stats).where(
-                traffic_stats.c.updated_at < _now() - older_than)).rowcount)
+                traffic_stats.c.updated_at < utcnow() - older_than)).rowcount)
 
     # -- leases -------------------------------------------------------------------------
 
@@ -155,7 +146,7 @@ class RecordStore:
         """Take or renew lease ``name`` for ``ttl`` seconds; False if another holds it."""
         if ttl <= 0:
             raise InvalidInputError("a lease needs a positive ttl")
-        now = _now()
+        now = utcnow()
         expires = now + timedelta(seconds=ttl)
         with self.store.writing() as conn:
             row = conn.execute(sa.select(leases).where(leases.c.name == name)
@@ -169,7 +160,7 @@ class RecordStore:
                     return False  # someone else inserted it first
                 return True
             mine = row["holder"] == holder
-            if not mine and _utc(row["expires_at"]) > now:  # type: ignore[operator]
+            if not mine and as_utc(row["expires_at"]) > now:  # type: ignore[operator]
                 return False
             conn.execute(sa.update(leases).where(leases.c.name == name).values(
                 holder=holder, expires_at=expires,
@@ -186,9 +177,9 @@ class RecordStore:
         """Who holds lease ``name`` and until when, or None if nobody does."""
         with self.store.reading() as conn:
             row = conn.execute(sa.select(leases).where(leases.c.name == name)).mappings().first()
-        if row is None or _utc(row["expires_at"]) <= _now():  # type: ignore[operator]
+        if row is None or as_utc(row["expires_at"]) <= utcnow():  # type: ignore[operator]
             return None
-        return row["holder"], _utc(row["expires_at"])  # type: ignore[return-value]
+        return row["holder"], as_utc(row["expires_at"])  # type: ignore[return-value]
 
 
 __all__ = ["RecordStore"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ from modelport.registry import db
 from modelport.registry.entities import AliasEvent, ModelVersion, RegisteredModel
 from modelport.registry.schema import alias_events, model_aliases, model_versions
 from modelport.registry.schema import registered_models as models_t
+from modelport.registry.times import as_utc, utcnow
 from modelport.uri import ModelURI, validate_alias, validate_name
 
 
@@ -70,15 +71,6 @@ class RegistryStore(Protocol):
     def digest_in_use(self, digest: str) -> bool: ...
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 class SqlRegistryStore:
@@ -211,12 +203,12 @@ class SqlRegistryStore:
                 name=r["name"],
                 description=r["description"],
                 tags=dict(r["tags"] or {}),
-                created_at=_utc(r["created_at"]),  # type: ignore[arg-type]
-                updated_at=_utc(r["updated_at"]),  # type: ignore[arg-type]
+                created_at=as_utc(r["created_at"]),  # type: ignore[arg-type]
+                updated_at=as_utc(r["updated_at"]),  # type: ignore[arg-type]
                 latest_version=stats.get(r["id"], (None, 0))[0],
                 version_count=stats.get(r["id"], (None, 0))[1],
                 aliases=aliases.get(r["id"], {}),
-                deleted_at=_utc(r["deleted_at"]),
+                deleted_at=as_utc(r["deleted_at"]),
             )
             for r in rows
         ]
@@ -227,7 +219,7 @@ class SqlRegistryStore:
         """Change a model's description or tags (versions themselves never change)."""
         with self._write() as conn:
             row = self._model_row(conn, name, lock=True)
-            values: dict[str, Any] = {"updated_at": _now()}
+            values: dict[str, Any] = {"updated_at": utcnow()}
             if description is not None:
                 values["description"] = description
             if tags is not None:
@@ -239,7 +231,7 @@ class SqlRegistryStore:
 
     def create_version(self, name: str, new: NewVersion) -> ModelVersion:
         """Register a new version of ``name`` (creating the model if needed)."""
-        now = _now()
+        now = utcnow()
         with self._write() as conn:
             model = self._ensure_model(conn, name, now)
             next_version = conn.execute(
@@ -275,7 +267,7 @@ class SqlRegistryStore:
             raise VersionNotFoundError(f"model {name!r} has no version {version}")
         if row["deleted_at"] is not None:
             raise VersionNotFoundError(
-                f"{name}/{version} was deleted at {_utc(row['deleted_at']):%Y-%m-%d %H:%M:%S} UTC"
+                f"{name}/{version} was deleted at {as_utc(row['deleted_at']):%Y-%m-%d %H:%M:%S} UTC"
             )
         return row
 
@@ -295,9 +287,9 @@ class SqlRegistryStore:
             training_data=row["training_data"],
             environment=row["environment"] or {},
             description=row["description"],
-            created_at=_utc(row["created_at"]),  # type: ignore[arg-type]
+            created_at=as_utc(row["created_at"]),  # type: ignore[arg-type]
             created_by=row["created_by"],
-            deleted_at=_utc(row["deleted_at"]),
+            deleted_at=as_utc(row["deleted_at"]),
             aliases=aliases,
         )
 
@@ -423,7 +415,7 @@ class SqlRegistryStore:
         model = self._model_row(conn, name, lock=True)
         self._version_row(conn, model["id"], name, version)
         current = self._alias_version(conn, model["id"], alias)
-        now = _now()
+        now = utcnow()
         if current is None:
             conn.execute(
                 sa.insert(model_aliases).values(
@@ -459,7 +451,7 @@ class SqlRegistryStore:
                 )
             )
             return self._record(
-                conn, model["id"], name, alias, current, None, actor, reason, _now()
+                conn, model["id"], name, alias, current, None, actor, reason, utcnow()
             )
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
@@ -487,7 +479,7 @@ class SqlRegistryStore:
             AliasEvent(
                 id=r["id"], name=name, alias=r["alias"], from_version=r["from_version"],
                 to_version=r["to_version"], actor=r["actor"], reason=r["reason"],
-                at=_utc(r["at"]),  # type: ignore[arg-type]
+                at=as_utc(r["at"]),  # type: ignore[arg-type]
             )
             for r in conn.execute(q.order_by(alias_events.c.id)).mappings()
         ]
@@ -513,7 +505,7 @@ class SqlRegistryStore:
         with self._write() as conn:
             model = self._model_row(conn, name, lock=True)
             self._version_row(conn, model["id"], name, version)
-            now = _now()
+            now = utcnow()
             self._drop_aliases(conn, model["id"], name, actor, reason or "version deleted", now,
                                version=version)
             conn.execute(
@@ -527,7 +519,7 @@ class SqlRegistryStore:
         """Soft-delete a model and all its versions; its aliases are removed (and recorded)."""
         with self._write() as conn:
             model = self._model_row(conn, name, lock=True)
-            now = _now()
+            now = utcnow()
             self._drop_aliases(conn, model["id"], name, actor, reason or "model deleted", now)
             conn.execute(
                 sa.update(model_versions)
