@@ -109,7 +109,9 @@ class SklearnFlavor(Flavor):
         scikit-learn uses a DataFrame's column names only to check them (except column
         selection by name, which the server's equivalence check on the input example
         catches), and its DataFrame path costs several times the arithmetic for small
-        batches. The feature-name warning a bare array triggers is silenced here.
+        batches. The feature-name warning a bare array triggers is silenced here. Linear
+        classifiers and serial random forests skip scikit-learn's per-call validation
+        (``sklearn_lean``): the server has validated the batch already.
         """
         if not input_schema or input_schema.get("type") != "dataframe":
             return None
@@ -123,7 +125,9 @@ class SklearnFlavor(Flavor):
                 warnings.simplefilter("ignore", UserWarning)
                 return model.predict(array)
 
-        return predict
+        from modelport.flavors.sklearn_lean import lean_predict
+
+        return lean_predict(model, predict) or predict
 
     def sniff(self, data: bytes) -> bool:
         """A zip archive with skops' ``schema.json``."""
