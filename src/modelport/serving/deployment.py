@@ -23,6 +23,7 @@ from modelport.serving.batcher import Batcher
 from modelport.serving.metrics import ServerMetrics
 from modelport.serving.rows import (
     Rows,
+    TableLayout,
     concat,
     join_outputs,
     model_input,
@@ -56,6 +57,7 @@ class Deployment:
         sig = loaded.signature or {}
         self.input_schema: dict[str, Any] | None = sig.get("inputs")
         self.output_schema: dict[str, Any] | None = sig.get("outputs")
+        self._layout = TableLayout.of(self.input_schema)
         self._metrics = metrics
         self._labels = (endpoint, str(self.version))
         # Set by warm() when the flavor's bare-array predict matches the table path.
@@ -99,7 +101,7 @@ class Deployment:
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         """Answer one request (raises ``BatcherClosedError`` while being swapped out)."""
-        rows = to_rows(request, self.input_schema)
+        rows = to_rows(request, self.input_schema, self._layout)
         result = await self.batcher.submit(rows, rows.n)
         if self._metrics is not None:
             m = self._metrics
