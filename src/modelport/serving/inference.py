@@ -26,6 +26,7 @@ from modelport.errors import (
     RequestTimeoutError,
     UnsupportedMediaTypeError,
 )
+from modelport.serving.deadlines import Deadlines
 from modelport.serving.metrics import ServerMetrics
 from modelport.serving.middleware import Receive, Reply, Scope
 from modelport.serving.protocols import kserve_v1, mlflow, oip, simple
@@ -135,6 +136,10 @@ class Server:
     repository: ModelRepository
     metrics: ServerMetrics
     limits: Limits = field(default_factory=Limits)
+    deadlines: Deadlines = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deadlines = Deadlines(self.limits.request_timeout)
 
     def error_body(self, exc: ModelportError, request_id: str) -> str:
         """The message a client sees: precise for 4xx, fixed for 5xx (details are logged)."""
@@ -248,14 +253,17 @@ class Server:
     async def _infer(self, ireq: InferenceRequest, model: str) -> InferenceResponse:
         inflight = self.metrics.child(self.metrics.inflight, model)
         inflight.inc()
+        deadline = self.deadlines.start()
         try:
-            async with asyncio.timeout(self.limits.request_timeout):
-                return await self.repository.infer(ireq)
-        except TimeoutError:
-            raise RequestTimeoutError(
-                f"the request took longer than {self.limits.request_timeout:g}s"
-            ) from None
+            return await self.repository.infer(ireq)
+        except asyncio.CancelledError:
+            if deadline.done():  # cancelled by the timeout, not by a shutdown
+                raise RequestTimeoutError(
+                    f"the request took longer than {self.limits.request_timeout:g}s"
+                ) from None
+            raise
         finally:
+            deadline.done()
             inflight.dec()
 
 
