@@ -50,7 +50,7 @@ class Limits:
     request_timeout: float = 30.0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is made per request, and frozen init is slow
 class Target:
     """What an inference path names: its protocol, and the model and version in it."""
 
@@ -59,6 +59,8 @@ class Target:
     version: str | None = None
 
 
+_READ_HEADERS = frozenset({b"content-type", b"content-encoding",
+                           b"inference-header-content-length"})
 _PREDICT = Target("simple")
 _INVOCATIONS = Target("mlflow")
 
@@ -191,7 +193,8 @@ class Server:
         request_id = state["request_id"]
         headers: dict[bytes, str] = {}
         for key, value in scope["headers"]:
-            if key not in headers:  # the first of repeated headers, as Starlette reads them
+            # The first of repeated headers, as Starlette reads them.
+            if key in _READ_HEADERS and key not in headers:
                 headers[key] = value.decode("latin-1")
         try:
             parse, render, render_error = self._protocol(target, headers)

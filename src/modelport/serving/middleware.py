@@ -83,7 +83,8 @@ class ServerMiddleware:
                 await send({"type": "http.response.body", "body": body})
             else:
                 status = await self._to_app(scope, receive, send, raw_id)
-        self._log(scope, status, started, request_id)
+        if access_log.isEnabledFor(logging.INFO):
+            self._log(scope, status, started, request_id)
 
     async def _to_app(self, scope: Scope, receive: Receive, send: Send, raw_id: bytes) -> int:
         status_holder = [500]
@@ -132,8 +133,6 @@ class ServerMiddleware:
 
     @staticmethod
     def _log(scope: Scope, status: int, started: float, request_id: str) -> None:
-        if not access_log.isEnabledFor(logging.INFO):
-            return
         state = scope.get("state", {})
         access_log.info(orjson.dumps({
             "ts": time.time(), "request_id": request_id, "method": scope.get("method"),
