@@ -52,3 +52,9 @@ def test_another_cancellation_is_not_taken_for_a_timeout() -> None:
             await task
 
     asyncio.run(go())
+
+
+def test_a_new_event_loop_gets_a_working_timer() -> None:
+    deadlines = Deadlines(0.05)
+    for _ in range(2):  # the first loop closes with its timer still set
+        assert asyncio.run(_guarded(deadlines, 0.2)) == "timed out"

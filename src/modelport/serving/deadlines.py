@@ -42,10 +42,14 @@ class Deadlines:
         self.timeout = timeout
         self._pending: deque[Deadline] = deque()  # in arrival order, so in deadline order
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> Deadline:
         """The current task's deadline, ``timeout`` seconds from now."""
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (tests run several): the old timer is gone
+            self._loop, self._timer = loop, None
+            self._pending.clear()
         task = asyncio.current_task()
         assert task is not None
         deadline = Deadline(task, loop.time() + self.timeout)
