@@ -308,6 +308,15 @@ def register(models: list[BenchModel], home: Path) -> None:
         registry.set_alias(m.name, "champion", version.version)
 
 
+def lean_floor(model: Any) -> Callable[[Any], Any] | None:
+    """modelport's lean scikit-learn predict for ``model`` (None if it has none)."""
+    try:
+        from modelport.flavors.sklearn_lean import lean_predict
+    except ImportError:  # an older modelport
+        return None
+    return lean_predict(model, model.predict)
+
+
 def what_predict_gets(home: Path, name: str) -> dict[str, Any]:
     """What the server hands ``name``'s predict: its signature kind and whether the
     bare-array fast path of table signatures is on (decided as the server does it)."""
@@ -402,7 +411,7 @@ class Case:
 @dataclass
 class Row:
     model: str
-    system: str  # floor-numpy, floor-df, noop, starlette, flask, modelport
+    system: str  # floor-numpy, floor-df, floor-lean, noop, starlette, flask, modelport
     protocol: str  # in-process, /predict, oip-json
     concurrency: int
     rps: float  # medians over rounds
@@ -481,12 +490,23 @@ def context(rows: list[Row]) -> list[dict[str, Any]]:
         hand1 = find(rows, model, "starlette", "/predict", 1)
         items.append({"reading": f"{model} c1 hand-written Starlette p50 - in-process predict",
                       "value": round(hand1.p50_us - floor.p50_us, 1), "unit": "µs"})
+        lean = [r for r in rows if r.model == model and r.system == "floor-lean"
+                and r.concurrency == 1]
         for proto in ("oip-json", "/predict"):
             mp = find(rows, model, "modelport", proto, 1)
             items.append({"reading": f"{model} c1 modelport {proto} p50 - no-op p50 - "
                                      "in-process predict",
                           "value": round(mp.p50_us - noop1.p50_us - floor.p50_us, 1),
                           "unit": "µs"})
+            # The server's own predict is the lean one when it applies; the floor above
+            # is scikit-learn's predict. Both readings, so neither flatters.
+            items.append({"reading": f"{model} c1 modelport {proto} p50 - no-op p50",
+                          "value": round(mp.p50_us - noop1.p50_us, 1), "unit": "µs"})
+            if lean:
+                items.append({"reading": f"{model} c1 modelport {proto} p50 - no-op p50 - "
+                                         "in-process lean predict",
+                              "value": round(mp.p50_us - noop1.p50_us - lean[0].p50_us, 1),
+                              "unit": "µs"})
         hand = find(rows, model, "starlette", "/predict", 64)
         for proto in ("oip-json", "/predict"):
             mp = find(rows, model, "modelport", proto, 64)
@@ -726,6 +746,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             x = np.asarray([m.row], dtype=np.float64)
             floors.append(((m.name, "floor-numpy", "in-process"),
                            lambda m=m, x=x: m.model.predict(x)))
+            lean = lean_floor(m.model)
+            if lean is not None:  # what modelport's server calls for this model
+                floors.append(((m.name, "floor-lean", "in-process"), lambda f=lean, x=x: f(x)))
             if m.frame_row is not None:
                 floors.append(((m.name, "floor-df", "in-process"),
                                lambda m=m, x=m.frame_row: m.model.predict(x)))

@@ -55,3 +55,18 @@ def test_unknown_model_and_route(app) -> None:
     assert r.status_code == 404
     assert r.json()["error"].startswith("not found")
     assert len(r.headers["x-request-id"]) == 32
+
+
+def test_inference_routes_also_answer_through_starlette(app) -> None:
+    # Under a root_path the middleware leaves routing to Starlette: same handler, same answer.
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, root_path="/api")
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post("/api/v2/models/iris/infer", content=_oip(2))
+
+    r = asyncio.run(go())
+    assert r.status_code == 404
+    assert r.json() == {"error": "model 'iris' is not served here"}
+    assert len(r.headers["x-request-id"]) == 32
+    r = _post(app, "/predict", b"{}")  # the direct path: no model served
+    assert r.status_code == 400 and r.json() == {"error": "this server serves no model"}

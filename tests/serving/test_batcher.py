@@ -172,3 +172,30 @@ def test_cheap_models_run_inline_and_slow_ones_on_the_executor(delay: float,
     asyncio.run(scenario())
     assert threads[0].startswith("model")  # the first batch's cost is unknown: executor
     assert all(t == "MainThread" for t in threads[1:]) is inline_expected
+
+
+def test_a_model_that_waits_without_cpu_is_pinned_to_the_executor() -> None:
+    """Its CPU time looks cheap on the executor; the one inline run that holds the loop
+    for its whole wait pins it to the executor for good."""
+    import threading
+    import time
+
+    threads: list[str] = []
+
+    def run(payloads: list[np.ndarray]) -> list[np.ndarray]:
+        threads.append(threading.current_thread().name)
+        time.sleep(0.02)  # waiting (I/O), not computing
+        return [p * 2 for p in payloads]
+
+    async def scenario() -> None:
+        executor = ThreadPoolExecutor(1, thread_name_prefix="model")
+        batcher = Batcher(run, executor=executor, slice_rows=lambda p, a, b: p[a:b],
+                          join=np.concatenate, inline_below_ms=1.0)
+        for i in range(6):
+            assert (await batcher.submit(np.array([i]), 1)).value.tolist() == [i * 2]
+        await batcher.close()
+        executor.shutdown()
+
+    asyncio.run(scenario())
+    assert threads.count("MainThread") <= 1, threads
+    assert all(t.startswith("model") for t in threads[-3:]), threads

@@ -70,3 +70,22 @@ def test_bad_requests_fail_before_the_model(sqlite_registry: Registry, frame) ->
         await dep.close()
 
     asyncio.run(run())
+
+
+def test_float_tensor_forest_uses_the_lean_predict(sqlite_registry: Registry, frame) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = frame
+    x = X.to_numpy()
+    model = RandomForestClassifier(10, random_state=0).fit(x, y)
+    v = sqlite_registry.log_model(model, "m", input_example=x[:5])
+    dep = Deployment("m", sqlite_registry.load_model(v.uri), BatchingConfig(max_latency_ms=1))
+    dep.warm()
+    assert dep.array_predict is not None
+
+    async def go() -> np.ndarray:
+        resp = await dep.infer(InferenceRequest("m", [Tensor("input-0", x)]))
+        await dep.close()
+        return resp.outputs[0].data
+
+    np.testing.assert_array_equal(asyncio.run(go()), model.predict(x))

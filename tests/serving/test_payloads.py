@@ -524,3 +524,25 @@ def test_lone_surrogates_are_400_not_a_later_encoding_crash():
     rows = load_json(b'[["ok", "caf\\u00e9"], ["x", "\\udc00"]]')
     with pytest.raises(InvalidInputError, match="row 1 holds a string that is not valid Unicode"):
         rows_to_tensor(rows)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": "x:y", "a": 1}',  # a colon in a string must not hide the lost key
+        b'{"a": 1, "a": "\\u003a"}',  # nor a colon spelt as an escape
+        b'{"a" : 1 , "a" : 2}',  # whitespace around the separator
+        b'[{"k": [1, {"z": 0, "z": 0}]}]',  # deep inside arrays
+    ],
+)
+def test_duplicate_keys_are_found_whatever_the_strings_hold(body):
+    with pytest.raises(InvalidInputError, match="duplicate key"):
+        load_json(body)
+
+
+def test_fast_parser_agrees_with_the_exact_one():
+    assert load_json(b'{"t": "12:30", "u": "a\\u003ab"}') == {"t": "12:30", "u": "a:b"}
+    big = load_json(b"[123456789012345678901234567890, -9223372036854775809]")
+    assert big == [123456789012345678901234567890, -9223372036854775809]
+    assert all(type(v) is int for v in big)  # orjson alone would give floats
+    assert load_json(b"[9223372036854775807, 1.5]") == [9223372036854775807, 1.5]

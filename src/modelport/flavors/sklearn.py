@@ -109,8 +109,18 @@ class SklearnFlavor(Flavor):
         scikit-learn uses a DataFrame's column names only to check them (except column
         selection by name, which the server's equivalence check on the input example
         catches), and its DataFrame path costs several times the arithmetic for small
-        batches. The feature-name warning a bare array triggers is silenced here.
+        batches. The feature-name warning a bare array triggers is silenced here. Linear
+        classifiers and serial random forests skip scikit-learn's per-call validation
+        (``sklearn_lean``): the server has validated the batch already; for float64
+        tensor signatures that lean predict is the only fast path offered.
         """
+        from modelport.flavors.sklearn_lean import lean_predict
+
+        if (input_schema and input_schema.get("type") == "tensor"
+                and input_schema.get("dtype") == "float64"
+                and len(input_schema.get("shape") or []) == 2):
+            native = self.native(predictor)
+            return lean_predict(native, native.predict)
         if not input_schema or input_schema.get("type") != "dataframe":
             return None
         dtypes = {c["dtype"] for c in input_schema["columns"]}
@@ -123,7 +133,7 @@ class SklearnFlavor(Flavor):
                 warnings.simplefilter("ignore", UserWarning)
                 return model.predict(array)
 
-        return predict
+        return lean_predict(model, predict) or predict
 
     def sniff(self, data: bytes) -> bool:
         """A zip archive with skops' ``schema.json``."""

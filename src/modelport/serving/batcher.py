@@ -38,11 +38,14 @@ P = TypeVar("P")  # payload: the rows of one request (or part of one)
 R = TypeVar("R")  # result for one payload
 
 
+PIN_FACTOR = 5.0  # an inline run this many times over the budget pins to the executor
+
+
 class BatcherClosedError(Exception):
     """Internal: the batcher is draining for a hot swap; the caller retries elsewhere."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per request: a frozen dataclass's init costs twice as much
 class BatchResult(Generic[R]):
     """A request's result with where its time went."""
 
@@ -55,7 +58,7 @@ class BatchResult(Generic[R]):
 class _Request(Generic[R]):
     """Collects the results of a request's parts and resolves its future when all are in."""
 
-    __slots__ = ("batch_rows", "compute", "future", "parts", "queue_wait", "results", "started")
+    __slots__ = ("batch_rows", "compute", "future", "parts", "queue_wait", "results")
 
     def __init__(self, future: asyncio.Future[Any], parts: int) -> None:
         self.future = future
@@ -64,16 +67,19 @@ class _Request(Generic[R]):
         self.queue_wait = 0.0
         self.compute = 0.0
         self.batch_rows = 0
-        self.started = time.monotonic()
 
 
-@dataclass
 class _Part(Generic[P]):
-    payload: P
-    rows: int
-    request: _Request[Any]
-    index: int
-    enqueued: float
+    __slots__ = ("enqueued", "index", "last", "payload", "request", "rows")
+
+    def __init__(self, payload: P, rows: int, request: _Request[Any], index: int, last: bool,
+                 enqueued: float) -> None:
+        self.payload = payload
+        self.rows = rows
+        self.request = request
+        self.index = index
+        self.last = last  # the request's last part: taking it leaves the request unqueued
+        self.enqueued = enqueued
 
 
 class Batcher(Generic[P, R]):
@@ -104,9 +110,15 @@ class Batcher(Generic[P, R]):
         self._on_batch = on_batch
         self.inline_below = inline_below_ms / 1000.0
         self._cost: float | None = None  # moving average of a batch's run time (s)
+        self._pinned = False  # True: never inline again (see _timed)
         self._queue: deque[_Part[P]] = deque()
         self._queued_rows = 0
-        self._wakeup = asyncio.Event()
+        self._queued_requests = 0  # requests with a part still queued
+        # The loop sleeps on this future; submit resolves it only when the loop has
+        # something to do (a first request, or a batch now due), not on every request.
+        self._waiter: asyncio.Future[None] | None = None
+        self._forming = False  # the loop is waiting for a batch to fill, not idle
+        self._running = False  # the loop is running a batch (maybe on the executor)
         self._closed = False
         self._expected_requests = 1
         self._task: asyncio.Task[None] | None = None
@@ -133,74 +145,119 @@ class Batcher(Generic[P, R]):
                 retry_after=1.0,
             )
         self.start()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        starts = range(0, rows, self.max_batch_size)
-        request: _Request[R] = _Request(future, len(starts))
+        if (rows <= self.max_batch_size and not self._queue and not self._running
+                and self._expected_requests <= 1 and self._cost is not None
+                and self._cost < self.inline_below and not self._pinned):
+            return self._run_lone(payload, rows)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         now = time.monotonic()
-        for i, start in enumerate(starts):
-            stop = min(start + self.max_batch_size, rows)
-            part = payload if len(starts) == 1 else self._slice(payload, start, stop)
-            self._queue.append(_Part(part, stop - start, request, i, now))
+        size = self.max_batch_size
+        if rows <= size:
+            request: _Request[R] = _Request(future, 1)
+            self._queue.append(_Part(payload, rows, request, 0, True, now))
+        else:
+            starts = range(0, rows, size)
+            request = _Request(future, len(starts))
+            for i, start in enumerate(starts):
+                stop = min(start + size, rows)
+                self._queue.append(_Part(self._slice(payload, start, stop), stop - start,
+                                         request, i, i == len(starts) - 1, now))
         self._queued_rows += rows
-        self._wakeup.set()
+        self._queued_requests += 1
+        if not self._forming or self._due():
+            self._wake()
         value = await future
         return BatchResult(value, request.queue_wait, request.compute, request.batch_rows)
+
+    def _run_lone(self, payload: P, rows: int) -> BatchResult[R]:
+        """A request alone on an idle inline model: its batch of one, run right here.
+
+        What the loop would do at once (a lone request is due immediately), minus the two
+        task switches through the loop and the future between them.
+        """
+        started = time.monotonic()
+        (result,) = self._timed([payload], True)
+        elapsed = time.monotonic() - started
+        if self._on_batch is not None:
+            self._on_batch(rows, 1, elapsed)
+        return BatchResult(result, 0.0, elapsed, rows)
 
     async def close(self) -> None:
         """Stop taking requests, finish every queued one, then end the loop."""
         self._closed = True
-        self._wakeup.set()
+        self._wake()
         if self._task is not None:
             await self._task
 
     # -- the loop -----------------------------------------------------------------------
 
-    def _take(self, batch: list[_Part[P]], rows: int) -> int:
-        while self._queue and rows + self._queue[0].rows <= self.max_batch_size:
-            part = self._queue.popleft()
-            self._queued_rows -= part.rows
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _sleep(self, timeout: float | None) -> None:
+        """Until ``_wake`` is called, or ``timeout`` seconds pass."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = None if timeout is None else loop.call_later(timeout, self._wake)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    def _due(self) -> bool:
+        """A batch should go now: it is full, or as many requests as last time are in."""
+        return (self._queued_rows >= self.max_batch_size
+                or self._queued_requests >= self._expected_requests)
+
+    def _take(self) -> tuple[list[_Part[P]], int, int]:
+        """The next batch from the queue: (parts, rows, distinct requests)."""
+        batch: list[_Part[P]] = []
+        rows = requests = 0
+        queue = self._queue
+        last: _Request[Any] | None = None
+        while queue and rows + queue[0].rows <= self.max_batch_size:
+            part = queue.popleft()
             batch.append(part)
             rows += part.rows
-        return rows
+            if part.request is not last:  # a request's parts are queued side by side
+                requests += 1
+                last = part.request
+            if part.last:
+                self._queued_requests -= 1
+        self._queued_rows -= rows
+        return batch, rows, requests
 
-    async def _collect(self) -> list[_Part[P]]:
-        batch: list[_Part[P]] = []
-        rows = self._take(batch, 0)
-        deadline = batch[0].enqueued + self.max_latency
-        while (
-            rows < self.max_batch_size
-            and not self._closed
-            and len({id(p.request) for p in batch}) < self._expected_requests
-        ):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self._wakeup.clear()
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), remaining)
-            except TimeoutError:
-                break
-            if self._queue and rows + self._queue[0].rows > self.max_batch_size:
-                break
-            rows = self._take(batch, rows)
-        return batch
+    async def _collect(self) -> tuple[list[_Part[P]], int, int]:
+        deadline = self._queue[0].enqueued + self.max_latency
+        self._forming = True
+        try:
+            while not self._closed and not self._due():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                await self._sleep(remaining)
+        finally:
+            self._forming = False
+        return self._take()
 
     async def _loop(self) -> None:
         while True:
             if not self._queue:
                 if self._closed:
                     return
-                self._wakeup.clear()
-                await self._wakeup.wait()
+                await self._sleep(None)
                 continue
-            batch = await self._collect()
-            self._expected_requests = max(1, len({id(p.request) for p in batch}))
-            rows = sum(p.rows for p in batch)
+            batch, rows, requests = await self._collect()
+            self._expected_requests = max(1, requests)
             started = time.monotonic()
             for part in batch:
                 part.request.queue_wait = max(part.request.queue_wait, started - part.enqueued)
             try:
+                self._running = True
                 results = await self._execute([p.payload for p in batch])
                 if len(results) != len(batch):
                     raise RuntimeError(
@@ -212,8 +269,9 @@ class Batcher(Generic[P, R]):
                 else:
                     await self._run_alone(batch)
                 continue
+            finally:
+                self._running = False
             elapsed = time.monotonic() - started
-            self._cost = elapsed if self._cost is None else 0.8 * self._cost + 0.2 * elapsed
             if self._on_batch is not None:
                 self._on_batch(rows, len(batch), elapsed)
             for part, result in zip(batch, results, strict=True):
@@ -222,13 +280,31 @@ class Batcher(Generic[P, R]):
     async def _execute(self, payloads: list[P]) -> Sequence[R]:
         """Run a batch: inline when batches have been cheaper than a thread hop, else on
         the executor so the event loop keeps serving while the model works."""
-        if self._cost is not None and self._cost < self.inline_below:
+        if self._cost is not None and self._cost < self.inline_below and not self._pinned:
             # A small model holds the GIL for its whole call anyway, so running it on the
             # loop thread blocks nothing the thread hop would have freed, and saves the
             # hop's wake-up and hand-back (tens to hundreds of µs per batch).
-            return self._run_batch(payloads)
+            return self._timed(payloads, True)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run_batch, payloads)
+        return await loop.run_in_executor(self._executor, self._timed, payloads, False)
+
+    def _timed(self, payloads: list[P], inline: bool) -> Sequence[R]:
+        # The cost that decides inline or not is what the call would hold the loop for.
+        # Inline, that is its wall time. On the executor thread it is its CPU time: its
+        # wall time there includes waiting for the GIL the loop holds (up to the 5 ms
+        # switch interval on a shared core), which would keep a cheap model off the loop
+        # for good. A model that waits without the GIL (I/O) looks cheap on the executor;
+        # its next inline run measures the wait and sends it back there.
+        # Pinned: an inline run that held the loop far beyond the budget (a model that
+        # waits on I/O looks cheap by CPU time) keeps the model on the executor for good,
+        # so it cannot block the loop again every other batch.
+        wall, cpu = time.perf_counter(), time.thread_time()
+        results = self._run_batch(payloads)
+        took = time.perf_counter() - wall if inline else time.thread_time() - cpu
+        if inline and took > PIN_FACTOR * self.inline_below:
+            self._pinned = True
+        self._cost = took if self._cost is None else 0.8 * self._cost + 0.2 * took
+        return results
 
     async def _run_alone(self, batch: list[_Part[P]]) -> None:
         """A merged batch failed: run each part alone so only the culprit fails."""

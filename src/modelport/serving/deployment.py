@@ -23,6 +23,7 @@ from modelport.serving.batcher import Batcher
 from modelport.serving.metrics import ServerMetrics
 from modelport.serving.rows import (
     Rows,
+    TableLayout,
     concat,
     join_outputs,
     model_input,
@@ -56,6 +57,7 @@ class Deployment:
         sig = loaded.signature or {}
         self.input_schema: dict[str, Any] | None = sig.get("inputs")
         self.output_schema: dict[str, Any] | None = sig.get("outputs")
+        self._layout = TableLayout.of(self.input_schema)
         self._metrics = metrics
         self._labels = (endpoint, str(self.version))
         # Set by warm() when the flavor's bare-array predict matches the table path.
@@ -83,7 +85,7 @@ class Deployment:
         try:
             if self.array_predict is not None and batch.columns is not None:
                 raw = self.array_predict(np.column_stack(list(batch.columns.values())))
-            elif self.array_predict is not None and batch.names is not None:
+            elif self.array_predict is not None:  # a table as one array, or a tensor
                 raw = self.array_predict(batch.array)
             else:
                 raw = self.loaded.predictor.predict(model_input(batch))
@@ -99,7 +101,7 @@ class Deployment:
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         """Answer one request (raises ``BatcherClosedError`` while being swapped out)."""
-        rows = to_rows(request, self.input_schema)
+        rows = to_rows(request, self.input_schema, self._layout)
         result = await self.batcher.submit(rows, rows.n)
         if self._metrics is not None:
             m = self._metrics
@@ -122,9 +124,11 @@ class Deployment:
         expected = run(self.loaded.predictor.predict, data).result(timeout=300)
         fast = self.loaded.flavor.array_predict(self.loaded.predictor, self.input_schema)
         if fast is not None and self.input_schema is not None:
-            names = [c["name"] for c in self.input_schema["columns"]]
             try:
-                got = run(fast, np.column_stack([data[n].to_numpy() for n in names])).result(300)
+                if self.input_schema.get("type") == "dataframe":
+                    names = [c["name"] for c in self.input_schema["columns"]]
+                    data = np.column_stack([data[n].to_numpy() for n in names])
+                got = run(fast, data).result(300)
                 same = _same(expected, got)
             except Exception:  # the fast path is an optimisation: any failure just skips it
                 same = False

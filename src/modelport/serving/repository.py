@@ -328,6 +328,9 @@ class ModelRepository:
                     return await dep.infer(request)
                 except BatcherClosedError:
                     continue
+                except ModelportError as exc:
+                    exc.details.setdefault("version", dep.version)
+                    raise
         while True:
             route = served.route
             stable = route.stable
@@ -345,8 +348,12 @@ class ModelRepository:
                 response = await dep.infer(request)
             except BatcherClosedError:
                 continue  # swapped out between lookup and submit: go to the new one
-            except BaseException:
+            except BaseException as exc:
                 counter.record(time.perf_counter() - started, False)
+                if isinstance(exc, ModelportError):
+                    # So the edge labels the failure with the version that failed (the
+                    # Prometheus analysis tells a failing candidate from its stable).
+                    exc.details.setdefault("version", dep.version)
                 raise
             outputs = response.outputs
             counter.record(time.perf_counter() - started, True,

@@ -10,6 +10,7 @@ the model is then called on data it is known to accept.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,35 @@ class Rows:
         return {name: self.array[:, i] for i, name in enumerate(self.names)}
 
 
+@dataclass(frozen=True)
+class TableLayout:
+    """What every request to a table signature is checked against, worked out once.
+
+    ``dtype`` is the numpy dtype all columns share (None if they differ or are not
+    numeric); ``finite`` is True when no column allows NaN or infinity.
+    """
+
+    names: tuple[str, ...]
+    dtype: np.dtype[Any] | None
+    finite: bool
+
+    @classmethod
+    def of(cls, schema: dict[str, Any] | None) -> TableLayout | None:
+        """The layout of a ``dataframe`` schema, or None for any other."""
+        if schema is None or schema.get("type") != "dataframe":
+            return None
+        columns = schema["columns"]
+        dtypes = {c["dtype"] for c in columns}
+        dtype = None
+        if len(dtypes) == 1 and (kind := next(iter(dtypes))) not in ("object", "string"):
+            try:
+                dtype = np.dtype(kind)
+            except TypeError:  # "category" and other pandas-only names
+                dtype = None
+        return cls(tuple(c["name"] for c in columns), dtype,
+                   not any(c.get("allow_nan", False) for c in columns))
+
+
 def _column(tensor: Tensor, name: str) -> np.ndarray[Any, Any]:
     data = tensor.data
     if data.ndim == 2 and data.shape[1] == 1:
@@ -62,11 +92,28 @@ def _column(tensor: Tensor, name: str) -> np.ndarray[Any, Any]:
     return data
 
 
-def to_rows(request: InferenceRequest, schema: dict[str, Any] | None) -> Rows:
-    """Check a request against the model's input schema and lay its data out as rows."""
+def to_rows(request: InferenceRequest, schema: dict[str, Any] | None,
+            layout: TableLayout | None = None) -> Rows:
+    """Check a request against the model's input schema and lay its data out as rows.
+
+    ``layout`` is ``TableLayout.of(schema)``, passed by callers that check many requests
+    against one schema.
+    """
     inputs = request.inputs
     if not inputs:
         raise InvalidInputError("the request has no inputs")
+    if layout is not None and len(inputs) == 1:
+        # The common case, answered without re-reading the schema: one 2-D tensor of
+        # exactly the columns' shared dtype, every value finite. Anything else (a cast,
+        # a NaN to report, named columns) takes the full path below.
+        data = inputs[0].data
+        if (data.dtype == layout.dtype and data.ndim == 2 and data.shape[0] > 0
+                and data.shape[1] == len(layout.names) and inputs[0].name not in layout.names
+                and (data.dtype.kind != "f" or not layout.finite
+                     # A finite sum means every value is finite (one C call; a sum that
+                     # overflows just takes the full path, which checks per value).
+                     or math.isfinite(np.add.reduce(data, axis=None)))):
+            return Rows(int(data.shape[0]), array=data, names=layout.names)
     if schema is not None and schema.get("type") == "dataframe":
         return _table_rows(inputs, schema["columns"])
     if len(inputs) > 1:

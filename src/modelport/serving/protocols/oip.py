@@ -32,6 +32,8 @@ _MAX_DIM = 2**63 - 1  # the spec allows uint64 dims, but numpy indexes with int6
 _LEN = struct.Struct("<I")
 _TYPE_NAMES: dict[type, str] = {str: "a string", list: "an array", dict: "an object"}
 _UNSUPPORTED = {"shared_memory_region": "shared-memory", "classification": "classification"}
+_NATIVE_TO_OIP: dict[np.dtype[Any], str] = {
+    np.dtype(name): oip for name, oip in NUMPY_TO_OIP.items()}  # native byte order only
 _ALLOWED: dict[str, tuple[set[type], str]] = {
     "b": ({bool}, "booleans"), "O": ({str}, "strings"), "f": ({int, float}, "numbers")}
 
@@ -78,7 +80,7 @@ def parse_infer(body: bytes, *, model: str, version: int | None, header_length: 
         raise InvalidInputError("the request body must be bytes")
     view = memoryview(body)  # slicing a view copies nothing; tensors copy once, below
     if header_length is None:
-        header, binary = view, view[len(view):]
+        header, binary = body if type(body) is bytes else view, view[len(view):]
     elif type(header_length) is not int or not 0 < header_length <= len(view):
         raise InvalidInputError(f"invalid {HEADER_LENGTH} {_show(header_length)}: expected a "
                                 f"number from 1 to the body length ({len(view)})")
@@ -226,8 +228,11 @@ def _from_json(data: Any, dtype: np.dtype[Any], datatype: str, shape: tuple[int,
             raise InvalidInputError(f"{where}: value {lo if lo < info.min else hi} is out of "
                                     f"range for {datatype} ({info.min}..{info.max})")
     try:
-        with np.errstate(over="ignore"):
+        if dtype == np.float64:  # Python floats are float64: nothing to overflow
             out = np.array(flat, dtype=dtype)
+        else:
+            with np.errstate(over="ignore"):
+                out = np.array(flat, dtype=dtype)
     except OverflowError:  # an integer too large for any float
         raise InvalidInputError(f"{where}: a value is out of range for {datatype}") from None
     if dtype.kind == "f" and dtype.itemsize < 8 and flat:
@@ -305,6 +310,9 @@ def _parse_outputs(doc: dict[str, Any], params: dict[str, Any]) -> tuple[list[st
 
 def _wire_array(arr: np.ndarray[Any, Any]) -> tuple[str, np.ndarray[Any, Any]]:
     """The OIP datatype and a C-contiguous, native-order array holding exactly that."""
+    known = _NATIVE_TO_OIP.get(arr.dtype)  # a dict hit instead of str(dtype), per output
+    if known is not None:
+        return known, np.ascontiguousarray(arr)
     if arr.dtype.kind in "OUS":
         return "BYTES", arr
     dtype = arr.dtype.newbyteorder("=")
