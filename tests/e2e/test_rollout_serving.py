@@ -24,6 +24,9 @@ from tests.e2e.test_server_lifecycle import oip_body, register_iris, registry, w
 
 pytestmark = pytest.mark.e2e
 INFER = "/v2/models/m/infer"
+# These tests play the controller themselves (they write the desired state directly);
+# serve's embedded controller would judge the rollouts too and move them.
+NO_CONTROLLER = ["--no-controller"]
 
 
 def start_rollout(home: Path, mode: Mode, *, weight: float = 0.0,
@@ -75,7 +78,7 @@ def check_answers(responses: list[httpx.Response], expected: dict[str, list[int]
 def test_canary_30_splits_and_each_worker_reports(home: Path) -> None:
     Xq, expected = register_iris(home)
     body = oip_body(Xq)
-    with ServerProcess(home, ["m@champion", "--workers", "2"]) as server:
+    with ServerProcess(home, ["m@champion", "--workers", "2", *NO_CONTROLLER]) as server:
         start_rollout(home, Mode.CANARY)
         wait_for(candidate_ready(home, servers=2), 60, "both workers load v2", server)
         with registry(home) as reg:
@@ -104,7 +107,7 @@ def test_canary_30_splits_and_each_worker_reports(home: Path) -> None:
 def test_sticky_header_pins_each_client_to_one_version(home: Path) -> None:
     Xq, expected = register_iris(home)
     body = oip_body(Xq)
-    with ServerProcess(home, ["m@champion"]) as server:
+    with ServerProcess(home, ["m@champion", *NO_CONTROLLER]) as server:
         start_rollout(home, Mode.CANARY, weight=50.0, sticky="X-User")
         wait_for(candidate_ready(home), 60, "v2 loaded", server)
         time.sleep(0.5)
@@ -127,7 +130,7 @@ def test_sticky_header_pins_each_client_to_one_version(home: Path) -> None:
 def test_shadow_never_answers_but_is_counted(home: Path) -> None:
     Xq, expected = register_iris(home)
     body = oip_body(Xq)
-    with ServerProcess(home, ["m@champion"]) as server:
+    with ServerProcess(home, ["m@champion", *NO_CONTROLLER]) as server:
         start_rollout(home, Mode.SHADOW)
         wait_for(candidate_ready(home), 60, "shadow candidate loaded", server)
         time.sleep(0.5)
@@ -192,7 +195,7 @@ def _convergence(records: list[Any], after: float, version: str,
 def test_switch_to_candidate_and_back_under_load_fails_nothing(home: Path) -> None:
     Xq, expected = register_iris(home)
     body = oip_body(Xq)
-    with ServerProcess(home, ["m@champion"]) as server:
+    with ServerProcess(home, ["m@champion", *NO_CONTROLLER]) as server:
         rollout_id = start_rollout(home, Mode.CANARY)
         wait_for(candidate_ready(home), 60, "v2 loaded beside v1", server)
 
@@ -239,7 +242,7 @@ def test_server_killed_mid_rollout_converges_after_restart(home: Path) -> None:
     Xq, expected = register_iris(home)
     body = oip_body(Xq)
     start_rollout(home, Mode.CANARY, weight=50.0)
-    with ServerProcess(home, ["m@champion"]) as server:
+    with ServerProcess(home, ["m@champion", *NO_CONTROLLER]) as server:
         wait_for(candidate_ready(home), 60, "v2 loaded", server)
         assert server.proc is not None
         server.proc.send_signal(signal.SIGKILL)
@@ -247,7 +250,7 @@ def test_server_killed_mid_rollout_converges_after_restart(home: Path) -> None:
     # Meanwhile the rollout moved on: the new process must serve the registry's state.
     with registry(home) as reg:
         reg.deployments.update("m", "test", "step", weight=100.0)
-    with ServerProcess(home, ["m@champion"]) as server:
+    with ServerProcess(home, ["m@champion", *NO_CONTROLLER]) as server:
         wait_for(candidate_ready(home, servers=2), 60, "the restarted server loads v2",
                  server)
         time.sleep(0.5)
