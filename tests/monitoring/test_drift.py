@@ -193,7 +193,7 @@ def test_numpy_window_and_report_json() -> None:
     window = rng.normal(size=(400, 2))
     window[:, 1] += 2
     report = compare(ref, window)
-    assert [f.feature for f in report.features] == ["0", "1"]
+    assert [f.feature for f in report.features] == ["f0", "f1"]
     assert [f.drifted for f in report.features] == [False, True]
     data = orjson.loads(orjson.dumps(report.to_dict()))
     assert data["features"][1]["status"] == "ok" and data["summary"]["drifted"] == 1

@@ -29,7 +29,7 @@ def test_numeric_feature_has_quantile_bins_with_open_ends() -> None:
 def test_numpy_columns_are_named_by_position() -> None:
     rng = np.random.default_rng(1)
     p = build_reference(rng.normal(size=(200, 3)))
-    assert p.names == ["0", "1", "2"]
+    assert p.names == ["f0", "f1", "f2"]
     assert p.rows == 200 and all(f.kind == NUMERIC for f in p.features)
 
 

@@ -58,7 +58,7 @@ def test_numpy_training_data_and_regression_outputs(registry: Registry, data) ->
     model = LinearRegression().fit(arr, arr[:, 0] * 3)
     registry.log_model(model, "reg", training_data=arr)
     profile = registry.load_model("reg/1").reference_profile
-    assert profile is not None and profile.names == ["0", "1"]
+    assert profile is not None and profile.names == ["f0", "f1"]
     assert profile.predictions is not None and profile.predictions[0].kind == "numeric"
 
 

@@ -1,9 +1,9 @@
 """Tabular data as named 1-D columns, and whether each column holds numbers or labels.
 
 Profiles and drift reports speak of features by name. A DataFrame names its columns; a
-dict names its arrays; a 2-D numpy array does not, so its columns are named by position
-as pandas does (``"0"``, ``"1"``, ...; with a prefix for model outputs:
-``"prediction_0"``). A 1-D array is one column (``default``).
+dict names its arrays; a 2-D numpy array does not, so its columns are named by position:
+``"f0"``, ``"f1"``, ... as the prediction log names the columns of an unnamed 2-D tensor
+(``"prediction_0"``, ... for model outputs). A 1-D array is one column (``default``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from modelport.errors import InvalidInputError
 NUMBER, STRING, UNSUPPORTED = "number", "string", "unsupported"
 
 
-def as_columns(data: Any, what: str, *, default: str = "0",
-               prefix: str = "") -> dict[str, pd.Series]:
+def as_columns(data: Any, what: str, *, default: str = "f0",
+               prefix: str = "f") -> dict[str, pd.Series]:
     """``data`` (DataFrame, Series, dict of arrays, 1-D/2-D array) as named columns."""
     if isinstance(data, pd.DataFrame):
         names = [str(c) for c in data.columns]
@@ -42,7 +42,7 @@ def as_columns(data: Any, what: str, *, default: str = "0",
     if arr.ndim == 1:
         return {default: pd.Series(arr, copy=False)}
     if arr.ndim == 2:
-        if arr.shape[1] == 1 and prefix:
+        if arr.shape[1] == 1:
             return {default: pd.Series(arr[:, 0], copy=False)}
         return {f"{prefix}{i}": pd.Series(arr[:, i], copy=False) for i in range(arr.shape[1])}
     raise InvalidInputError(
