@@ -35,10 +35,12 @@ from modelport.registry.store import NewVersion, RegistryStore, SqlRegistryStore
 from modelport.uri import ModelURI, parse_uri, validate_name
 
 if TYPE_CHECKING:
+    from modelport.monitoring.profile import ReferenceProfile
     from modelport.registry.deployments import DeploymentStore
     from modelport.registry.records import RecordStore
 
 EXAMPLE_FILE = "input_example.json"
+PROFILE_FILE = "reference_profile.json"
 MAX_FILE_BYTES = 4 << 30  # a model file above 4 GiB is almost surely a mistake
 
 
@@ -75,6 +77,12 @@ class LoadedModel:
         from modelport.datafiles import example_from_json
 
         return example_from_json(self._bundle.read(EXAMPLE_FILE))
+
+    @functools.cached_property
+    def reference_profile(self) -> ReferenceProfile | None:
+        """The profile of the training data (and of the model's outputs on it) stored at
+        registration with ``training_data=``, or None."""
+        return _read_profile(self._bundle)
 
     def validate(self, data: Any) -> Any:
         """``data`` checked and converted to the signature's layout."""
@@ -178,10 +186,20 @@ class Registry:
         if input_example is not None:
             output = _predict_example(model, flavor, saved, input_example)
             signature = infer_signature(input_example, output)
+        data_print, extra = None, None
+        if training_data is not None:
+            from modelport.monitoring.profiler import build_reference
+
+            data_print = fingerprint(training_data)
+            # Into the same bundle write as the model: one digest pins both.
+            profile = build_reference(
+                training_data,
+                lambda rows: _predict_example(model, flavor, saved, rows, "training_data"))
+            extra = {PROFILE_FILE: profile.to_json()}
         return self._register(
             name, flavor, saved, signature=signature, input_example=input_example,
             metrics=metrics, params=params, tags=tags, description=description,
-            training_data=fingerprint(training_data) if training_data is not None else None,
+            training_data=data_print, extra_files=extra,
         )
 
     def register_file(
@@ -227,8 +245,9 @@ class Registry:
         self, name: str, flavor: Flavor, saved: SavedModel, *, signature: dict[str, Any] | None,
         input_example: Any, metrics: dict[str, float] | None, params: dict[str, Any] | None,
         tags: dict[str, str] | None, description: str, training_data: dict[str, Any] | None,
+        extra_files: dict[str, bytes] | None = None,
     ) -> ModelVersion:
-        files = dict(saved.files)
+        files = {**saved.files, **(extra_files or {})}
         if input_example is not None:
             from modelport.datafiles import example_to_json
 
@@ -308,6 +327,12 @@ class Registry:
         size = bundle.verify()
         return VerifyReport(version.uri, version.artifact_digest, len(bundle.names()), size)
 
+    def reference_profile(self, uri: str | ModelURI) -> ReferenceProfile | None:
+        """The reference profile of a version (None if it was registered without
+        ``training_data``); reads the bundle only, the model is not loaded."""
+        version = self.get(uri)
+        return _read_profile(Bundle(self.artifacts, version.artifact_digest))
+
     # -- aliases and deletes ------------------------------------------------------------
 
     def set_alias(self, name: str, alias: str, version: int, *, reason: str = "") -> AliasEvent:
@@ -349,8 +374,18 @@ def _safe_in_use(store: RegistryStore, digest: str) -> bool:
         return True
 
 
-def _predict_example(model: Any, flavor: Flavor, saved: SavedModel, example: Any) -> Any:
-    """The model's output on its input example, used to infer the output schema."""
+def _read_profile(bundle: Bundle) -> ReferenceProfile | None:
+    if PROFILE_FILE not in bundle.manifest["files"]:
+        return None
+    from modelport.monitoring.profile import ReferenceProfile
+
+    return ReferenceProfile.from_json(bundle.read(PROFILE_FILE))
+
+
+def _predict_example(model: Any, flavor: Flavor, saved: SavedModel, example: Any,
+                     what: str = "input_example") -> Any:
+    """The model's output on its input example (to infer the output schema) or on
+    training rows (to profile its outputs)."""
     try:
         if flavor.name not in ("sklearn", "pickle"):
             # A PythonModel may need load_context (its artifacts), an ONNX graph has no
@@ -363,7 +398,7 @@ def _predict_example(model: Any, flavor: Flavor, saved: SavedModel, example: Any
     except ModelportError:
         raise
     except Exception as exc:  # the user's model: any failure means a bad example
-        raise InvalidInputError(f"the model cannot predict on input_example: {exc}") from exc
+        raise InvalidInputError(f"the model cannot predict on {what}: {exc}") from exc
 
 
 def _check_metrics(metrics: dict[str, float] | None) -> dict[str, float]:
