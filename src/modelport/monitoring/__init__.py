@@ -1,0 +1,1 @@
+"""Watching deployed models: the prediction log, delayed labels, realized metrics, drift."""
