@@ -92,9 +92,8 @@ def _struct(columns: Mapping[str, np.ndarray[Any, Any]]) -> Any:
                                       names=list(columns))
 
 
-def _concat(recs: list[Record], side: int, i: int) -> np.ndarray[Any, Any]:
-    """Tensor ``i`` of every record's inputs (side 5) or outputs (side 6), stacked."""
-    arrays = [r[side][i].data for r in recs]
+def _concat(arrays: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+    """One tensor of every record, stacked along the rows."""
     try:
         return np.concatenate(arrays)
     except ValueError:  # 0-d values (one scalar per request)
@@ -150,7 +149,7 @@ def _group_table(recs: list[Record]) -> Any:
     first = recs[0]
     features = feature_names(first[8])
     in_names = [t.name for t in first[5]]
-    cat_in = [_concat(recs, 5, i) for i in range(len(in_names))]
+    cat_in = [_concat([r[5][i].data for r in recs]) for i in range(len(in_names))]
     if len(cat_in) == 1 and features and len(features) > 1 and cat_in[0].ndim == 1:
         # Rows sent without their batch dimension: one row of len(features) values each.
         cat_in[0] = cat_in[0].reshape(-1, len(features))
@@ -160,7 +159,8 @@ def _group_table(recs: list[Record]) -> Any:
                           if in_names else [1] * len(recs), dtype=np.int64)
     inputs = input_columns(in_names, cat_in, features)
     n = int(counts.sum())
-    outputs = {t.name: _field(_concat(recs, 6, i)) for i, t in enumerate(first[6])}
+    outputs = {t.name: _field(_concat([r[6][i].data for r in recs]))
+               for i, t in enumerate(first[6])}
     outputs = {k: v for k, v in outputs.items() if v.shape[0] == n}  # ragged: not loggable
     inputs = {k: v for k, v in inputs.items() if v.shape[0] == n}
     starts = np.repeat(np.cumsum(counts) - counts, counts)
