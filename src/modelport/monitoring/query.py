@@ -71,9 +71,11 @@ def run(con: Any, found: Scan, sql: Callable[[str], str], params: dict[str, Any]
     import duckdb
 
     while found.files:
+        query = sql(found.source())
+        # DuckDB refuses parameters a query does not use: pass only the ones it names.
+        used = {k: v for k, v in params.items() if f"${k}" in query}
         try:
-            return con.sql(sql(found.source()),
-                           params={**params, "files": [str(f) for f in found.files]}
+            return con.sql(query, params={**used, "files": [str(f) for f in found.files]}
                            ).to_arrow_table()
         except duckdb.Error as exc:
             bad = _culprit(con, found)
