@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+
+from modelport.monitoring.layout import partition, write_atomic
+from modelport.monitoring.tabulate import prediction_tables
 
 WAIT = 10.0  # seconds a test waits for the writer thread before failing clearly
 
@@ -53,3 +58,12 @@ def gate() -> Gate:
     g = Gate()
     yield g
     g.release.set()
+
+
+def write_predictions(root: Path, records: list[tuple[str, datetime, int, object]],
+                      endpoint: str = "iris", variant: str = "stable", tag: str = "x") -> None:
+    """(request id, time, version, prediction) rows, written as the writer would."""
+    recs = [(endpoint, ts.timestamp(), rid, version, variant, rows(1),
+             labels_out([pred]), 1.0, None, 1) for rid, ts, version, pred in records]
+    for i, (ep, day, table, _) in enumerate(prediction_tables(recs)):
+        write_atomic(table, partition(root, "predictions", ep, day) / f"t-{tag}-{i:06d}.parquet")

@@ -9,21 +9,11 @@ from pathlib import Path
 import pytest
 
 from modelport.errors import InvalidInputError
-from modelport.monitoring.layout import partition, write_atomic
+from modelport.monitoring.layout import partition
 from modelport.monitoring.query import read_labels, read_predictions
-from modelport.monitoring.tabulate import prediction_tables
-from tests.monitoring.conftest import labels_out, rows
+from tests.monitoring.conftest import write_predictions
 
 T0 = datetime(2026, 11, 1, 23, 30, tzinfo=UTC)  # before "now", after midnight soon
-
-
-def write_predictions(root: Path, records: list[tuple[str, datetime, int, object]],
-                      endpoint: str = "iris") -> None:
-    """(request id, time, version, prediction) rows, written as the writer would."""
-    recs = [(endpoint, ts.timestamp(), rid, version, "stable", rows(1),
-             labels_out([pred]), 1.0, None, 1) for rid, ts, version, pred in records]
-    for i, (ep, day, table, _) in enumerate(prediction_tables(recs)):
-        write_atomic(table, partition(root, "predictions", ep, day) / f"t-x-{i:06d}.parquet")
 
 
 def test_window_version_and_day_partitions(tmp_path: Path) -> None:
@@ -69,3 +59,20 @@ def test_bad_queries_are_refused(tmp_path: Path) -> None:
         read_predictions(tmp_path, "iris", T0, T0 - timedelta(seconds=1))
     with pytest.raises(InvalidInputError, match="endpoint name"):
         read_predictions(tmp_path, "../etc")
+
+
+def test_damaged_data_behind_an_intact_footer_is_skipped_too(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import pyarrow.parquet as pq
+
+    write_predictions(tmp_path, [(f"r{i}", T0, 1, i) for i in range(200)])
+    damaged = next(tmp_path.rglob("*.parquet"))
+    raw = bytearray(damaged.read_bytes())
+    raw[200:1200] = bytes(b ^ 0xFF for b in raw[200:1200])
+    damaged.write_bytes(bytes(raw))
+    pq.read_metadata(damaged)  # the footer still reads: only DuckDB finds the damage
+    write_predictions(tmp_path, [("ok", T0, 1, 0)], tag="y")
+    with caplog.at_level(logging.WARNING, logger="modelport.monitoring"):
+        got = read_predictions(tmp_path, "iris")
+    assert got.column("request_id").to_pylist() == ["ok"]
+    assert "t-x-000000" in caplog.records[0].getMessage()

@@ -13,6 +13,10 @@ the window or the ``lookback`` before it: wrong id, or a request that was sample
 out), ``duplicates`` (extra labels for one request row), ``invalid`` labels (a type the
 version's predictions cannot be compared with, e.g. text for a regressor), and labels
 of predictions made before the window (``earlier``).
+
+Predictions are compared with the type DuckDB unifies the ``prediction`` column to
+across the files read: when one endpoint's versions predict text and numbers in the
+same window, every version is compared as text.
 """
 
 from __future__ import annotations
