@@ -60,8 +60,9 @@ def test_too_many_labels_is_413() -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=5), lambda kids: st.lists(kids, max_size=3)
+    st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
+    lambda kids: st.lists(kids, max_size=3)
     | st.dictionaries(st.sampled_from(["id", "label", "row", "x"]), kids, max_size=4),
     max_leaves=8)
 
@@ -112,7 +113,7 @@ def test_bad_label_files_are_refused_with_the_row(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="has no id column"):
         read_label_file(tmp_path / "cols.csv")
     (tmp_path / "bad.jsonl").write_text('{"id": "a", "label": 1}\n{oops\n')
-    with pytest.raises(InvalidInputError, match="bad.jsonl line 2 is not valid JSON"):
+    with pytest.raises(InvalidInputError, match=r"bad\.jsonl line 2 is not valid JSON"):
         read_label_file(tmp_path / "bad.jsonl")
     with pytest.raises(InvalidInputError, match="not found"):
         read_label_file(tmp_path / "missing.csv")

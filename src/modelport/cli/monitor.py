@@ -85,12 +85,20 @@ def metrics(
     out.print(f"[bold]{escape(endpoint)}[/] predictions {result.since:%Y-%m-%d %H:%M:%S} → "
               f"{result.until:%Y-%m-%d %H:%M:%S} UTC: {result.labels:,} labels received, "
               f"{result.unknown:,} for unknown ids, {result.duplicates:,} duplicates")
-    names = sorted({m for v in result.versions for m in v.metrics})
-    table = Table("version", "variants", "task", "predictions", "labelled", "invalid", *names)
-    for v in result.versions:
-        table.add_row(str(v.version), ", ".join(v.variants), v.task or "-",
-                      f"{v.predictions:,}", f"{v.labelled:,}", f"{v.invalid:,}",
-                      *(_number(v.metrics.get(m)) for m in names))
+    if not result.versions:
+        info("no predictions logged in this window")
+        return
+    # Versions as columns, metrics as rows: stays readable on a narrow terminal.
+    table = Table("", *(f"version {v.version}" for v in result.versions))
+    facts = [("variants", lambda v: ", ".join(v.variants)), ("task", lambda v: v.task or "-"),
+             ("predictions", lambda v: f"{v.predictions:,}"),
+             ("labelled", lambda v: f"{v.labelled:,}"),
+             ("duplicates", lambda v: f"{v.duplicates:,}"),
+             ("invalid", lambda v: f"{v.invalid:,}")]
+    for name, show in facts:
+        table.add_row(name, *(show(v) for v in result.versions))
+    for metric in dict.fromkeys(m for v in result.versions for m in v.metrics):
+        table.add_row(metric, *(_number(v.metrics.get(metric)) for v in result.versions))
     out.print(table)
     for v in result.versions:
         for note in v.notes:
