@@ -13,6 +13,7 @@ import typer
 from modelport import __version__
 from modelport.cli import db as db_cli
 from modelport.cli import models as models_cli
+from modelport.cli import monitor as monitor_cli
 from modelport.cli import pipeline as pipeline_cli
 from modelport.cli import rollout as rollout_cli
 from modelport.cli.demo import demo
@@ -36,6 +37,8 @@ app.add_typer(rollout_cli.app, name="rollout",
               help="Progressive delivery: start, watch, promote, pause, abort rollouts.")
 app.add_typer(pipeline_cli.app, name="pipeline",
               help="Run modelport.yaml pipelines and read their recorded runs.")
+app.add_typer(monitor_cli.app, name="monitor",
+              help="Watch deployed models: realized metrics, prediction-log retention.")
 app.command("init")(pipeline_cli.init)
 app.command()(predict)
 app.command()(demo)
@@ -43,6 +46,7 @@ app.command()(serve)
 app.command()(rollout_cli.rollback)
 app.command()(rollout_cli.controller)
 app.command()(gate)
+app.command()(monitor_cli.feedback)
 
 _debug = False
 
