@@ -345,7 +345,9 @@ class ModelRepository:
                 try:
                     response = await dep.infer(request)
                     if self.predictions is not None:
-                        self._log(served, request, response, dep, started)
+                        stable = served.route.stable
+                        self._log(served, request, response, dep, started,
+                                  "stable" if dep is stable or stable is None else "candidate")
                     return response
                 except BatcherClosedError:
                     continue
@@ -380,20 +382,25 @@ class ModelRepository:
             counter.record(time.perf_counter() - started, True,
                            outputs[0].data if outputs else None)
             if self.predictions is not None:
-                self._log(served, request, response, dep, started)
+                self._log(served, request, response, dep, started,
+                          "stable" if dep is stable else "candidate")
             if route.shadow and route.candidate is not None:
                 self.shadow.send(route.candidate, served.traffic.version(route.candidate.version),
                                  request, outputs)
             return response
 
     def _log(self, served: ServedModel, request: InferenceRequest,
-             response: InferenceResponse, dep: Deployment, started: float) -> None:
-        # References only: the log's writer thread does every conversion.
-        variant = "candidate" if dep is served.route.candidate else "stable"
+             response: InferenceResponse, dep: Deployment, started: float,
+             variant: str) -> None:
+        # References only: the log's writer thread does every conversion. A logging
+        # failure must never fail the answer it logs.
         assert self.predictions is not None
-        self.predictions.offer(served.endpoint.name, request.id or "", dep.version, variant,
-                               request.inputs, response.outputs,
-                               (time.perf_counter() - started) * 1000.0, dep.input_schema)
+        try:
+            self.predictions.offer(served.endpoint.name, request.id or "", dep.version,
+                                   variant, request.inputs, response.outputs,
+                                   (time.perf_counter() - started) * 1000.0, dep.input_schema)
+        except Exception:
+            log.exception("logging request %s failed; answered anyway", request.id)
 
     async def load(self, name: str) -> ServedModel:
         """Re-resolve and (re)load endpoint ``name`` now (the OIP repository API)."""
