@@ -18,7 +18,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelport import __version__
-from modelport.errors import ModelportError
+from modelport.errors import ModelNotReadyError, ModelportError, OverloadedError
+from modelport.monitoring.labels import parse_feedback
 from modelport.serving.inference import (
     Limits,
     Server,
@@ -128,7 +129,25 @@ def _routes(server: Server) -> list[Route]:
                 k.decode("latin-1"): v.decode("latin-1") for k, v in headers})
         return handler
 
+    async def feedback(request: Request) -> Response:
+        served = repo.get(request.path_params["name"])
+        monitoring = repo.monitoring
+        if monitoring is None or monitoring.labels is None:
+            raise ModelNotReadyError("monitoring is disabled on this server: no feedback "
+                                     "is stored (serve.yaml monitoring.enabled)")
+        labels = parse_feedback(await request.body())
+        try:
+            monitoring.labels.offer(served.endpoint.name, labels)
+        except OverloadedError as exc:
+            response = _oip_error(exc)
+            response.headers["retry-after"] = str(max(1, round(exc.retry_after)))
+            return response
+        server.metrics.child(server.metrics.feedback, served.endpoint.name).inc(len(labels))
+        return _json({"accepted": len(labels)})
+
     async def metrics(_: Request) -> Response:
+        if repo.monitoring is not None:
+            repo.monitoring.sync(server.metrics)  # the log's counters as of this scrape
         return Response(server.metrics.render(),
                         media_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -148,6 +167,7 @@ def _routes(server: Server) -> list[Route]:
         Route("/v2/models/{name}/ready", g(model_ready)),
         Route("/v2/models/{name}/versions/{version}", g(model_meta)),
         Route("/v2/models/{name}/versions/{version}/ready", g(model_ready)),
+        Route("/v2/models/{name}/feedback", g(feedback), methods=["POST"]),
         Route("/v2/repository/index", g(repo_index), methods=["POST"]),
         Route("/v2/repository/models/{name}/load", g(repo_load), methods=["POST"]),
         Route("/ping", ping), Route("/health", ping), Route("/version", version),

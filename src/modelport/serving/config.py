@@ -6,11 +6,13 @@
       - uri: models:/iris@champion      # served as "iris"
         trusted: false                  # pickle / PythonModel need true
         batching: {max_batch_size: 64, max_latency_ms: 5, max_queue_rows: 4096}
+        monitoring: {sample_rate: 1.0}  # share of requests in the prediction log
       - uri: fraud/7
         name: fraud-v7
     limits: {max_body_bytes: 16777216, max_rows: 100000, request_timeout: 30}
     poll_interval: 1.0               # seconds between alias look-ups
     deployment_poll_interval: 0.2    # seconds between desired-state (deployment) polls
+    monitoring: {enabled: true, root: null, interval: 60}  # prediction log, labels, gauges
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ class BatchingSpec(_Strict):
     max_queue_rows: int = Field(default=4096, ge=1)
 
 
+class ModelMonitoringSpec(_Strict):
+    """How much of one model's traffic goes into the prediction log."""
+
+    sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
 class ModelSpec(_Strict):
     """One served model."""
 
@@ -45,6 +53,15 @@ class ModelSpec(_Strict):
     name: str | None = None
     trusted: bool = False
     batching: BatchingSpec = BatchingSpec()
+    monitoring: ModelMonitoringSpec = ModelMonitoringSpec()
+
+
+class MonitoringSpec(_Strict):
+    """The server's prediction log, feedback route and monitoring gauges."""
+
+    enabled: bool = True
+    root: str | None = None  # default: modelport.monitoring.layout.default_root
+    interval: float = Field(default=60.0, gt=0, le=86_400)  # seconds between gauge updates
 
 
 class LimitsSpec(_Strict):
@@ -64,6 +81,7 @@ class ServeSpec(_Strict):
     deployment_poll_interval: float = Field(default=0.2, gt=0, le=3600)
     home: str | None = None
     database_url: str | None = None
+    monitoring: MonitoringSpec = MonitoringSpec()
 
     def endpoints(self) -> list[Endpoint]:
         """The repository's endpoints (URIs and names validated here)."""
@@ -72,6 +90,11 @@ class ServeSpec(_Strict):
                               batching=BatchingConfig(**m.batching.model_dump()))
             for m in self.models
         ]
+
+    def sample_rates(self) -> dict[str, float]:
+        """The prediction log's sampling rate per endpoint name."""
+        return {e.name: m.monitoring.sample_rate for e, m in zip(self.endpoints(), self.models,
+                                                                   strict=True)}
 
     def limits_value(self) -> Limits:
         """The app's limits."""

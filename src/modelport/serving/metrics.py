@@ -69,6 +69,35 @@ class ServerMetrics:
             "modelport_shadow_dropped", "Shadow copies not sent: the candidate's queue was full.",
             labels, registry=reg,
         )
+        # Monitoring: the prediction log's counters (synced from PredictionLog.stats),
+        # feedback, and the gauges the monitoring loop computes (serving/monitor.py).
+        self.predlog_rows = Counter(
+            "modelport_prediction_log_rows", "Prediction log rows by outcome: written, "
+            "dropped (buffer full), sampled_out, failed (write error).",
+            ("model", "outcome"), registry=reg,
+        )
+        self.predlog_queued = Gauge(
+            "modelport_prediction_log_queued_rows", "Rows waiting for the log's writer.",
+            registry=reg, multiprocess_mode="livesum",
+        )
+        self.feedback = Counter(
+            "modelport_feedback_labels", "Labels accepted by the feedback route.",
+            ("model",), registry=reg,
+        )
+        self.realized = Gauge(
+            "modelport_realized_metric", "Realized metric of the last hour's labelled "
+            "predictions.", ("model", "version", "metric"), registry=reg,
+            multiprocess_mode="livemax",
+        )
+        self.drift_score = Gauge(
+            "modelport_drift_score", "Drift statistic of a feature of the last hour against "
+            "the reference profile.", ("model", "version", "feature"), registry=reg,
+            multiprocess_mode="livemax",
+        )
+        self.drift_detected = Gauge(
+            "modelport_drift_detected", "1 when the last hour's inputs or predictions drifted.",
+            labels, registry=reg, multiprocess_mode="livemax",
+        )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         if self.multiprocess:
             MultiProcessCollector(self.registry)

@@ -30,6 +30,7 @@ from modelport.serving.deployment import Deployment
 from modelport.serving.desired import DeploymentWatcher, plan_route
 from modelport.serving.endpoint import Endpoint, ServedModel
 from modelport.serving.metrics import ServerMetrics
+from modelport.serving.monitor import Monitoring, Watched
 from modelport.serving.router import Route, Router
 from modelport.serving.shadow import Shadow
 from modelport.serving.traffic import TrafficCounters
@@ -47,7 +48,7 @@ class ModelRepository:
                  metrics: ServerMetrics | None = None, poll_interval: float = 1.0, *,
                  deployment_poll_interval: float = 0.2, report_interval: float = 0.25,
                  retry_interval: float = 3.0, router: Router | None = None,
-                 server_id: str | None = None) -> None:
+                 server_id: str | None = None, monitoring: Monitoring | None = None) -> None:
         names = [e.name for e in endpoints]
         if len(set(names)) != len(names):
             raise ModelportError(f"two endpoints share a name: {names}")
@@ -60,7 +61,9 @@ class ModelRepository:
                                        interval=report_interval)
         self.models = {e.name: ServedModel(e, self.traffic.endpoint(e.name)) for e in endpoints}
         self.watcher = DeploymentWatcher(registry, deployment_poll_interval)
-        self.shadow = Shadow(metrics)
+        self.monitoring = monitoring  # None: no prediction log, no feedback route
+        self.predictions = monitoring.predictions if monitoring is not None else None
+        self.shadow = Shadow(metrics, self.predictions)
         self._tasks: list[asyncio.Task[None]] = []
         self._frozen = False
 
@@ -96,6 +99,18 @@ class ModelRepository:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._start_following()),
                        loop.create_task(self.traffic.run())]
+        if self.monitoring is not None and self.metrics is not None:
+            self._tasks.append(loop.create_task(
+                self.monitoring.run(self.metrics, self.watched)))
+
+    def watched(self) -> list[Watched]:
+        """Each endpoint's serving stable version and its reference profile."""
+        found = []
+        for name, served in self.models.items():
+            stable = served.route.stable
+            found.append(Watched(name, stable.version if stable else None,
+                                 stable.loaded.reference_profile if stable else None))
+        return found
 
     async def _start_following(self) -> None:
         # The desired state first: a server (re)starting mid-rollout loads what the
@@ -132,6 +147,8 @@ class ModelRepository:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2.0):  # the registry may be down: do not hang
                 await self.traffic.flush()
+        if self.monitoring is not None:
+            await asyncio.to_thread(self.monitoring.close)
 
     async def _follow_deployments(self) -> None:
         while True:
@@ -324,8 +341,14 @@ class ModelRepository:
         if request.version is not None:  # a versioned URL bypasses the split
             while True:
                 dep = await self.pinned(served, request.version)
+                started = time.perf_counter()
                 try:
-                    return await dep.infer(request)
+                    response = await dep.infer(request)
+                    if self.predictions is not None:
+                        stable = served.route.stable
+                        self._log(served, request, response, dep, started,
+                                  "stable" if dep is stable or stable is None else "candidate")
+                    return response
                 except BatcherClosedError:
                     continue
                 except ModelportError as exc:
@@ -358,10 +381,26 @@ class ModelRepository:
             outputs = response.outputs
             counter.record(time.perf_counter() - started, True,
                            outputs[0].data if outputs else None)
+            if self.predictions is not None:
+                self._log(served, request, response, dep, started,
+                          "stable" if dep is stable else "candidate")
             if route.shadow and route.candidate is not None:
                 self.shadow.send(route.candidate, served.traffic.version(route.candidate.version),
                                  request, outputs)
             return response
+
+    def _log(self, served: ServedModel, request: InferenceRequest,
+             response: InferenceResponse, dep: Deployment, started: float,
+             variant: str) -> None:
+        # References only: the log's writer thread does every conversion. A logging
+        # failure must never fail the answer it logs.
+        assert self.predictions is not None
+        try:
+            self.predictions.offer(served.endpoint.name, request.id or "", dep.version,
+                                   variant, request.inputs, response.outputs,
+                                   (time.perf_counter() - started) * 1000.0, dep.input_schema)
+        except Exception:
+            log.exception("logging request %s failed; answered anyway", request.id)
 
     async def load(self, name: str) -> ServedModel:
         """Re-resolve and (re)load endpoint ``name`` now (the OIP repository API)."""

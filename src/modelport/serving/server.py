@@ -17,11 +17,16 @@ import tempfile
 
 from modelport.client import Registry
 from modelport.config import Settings
+from modelport.monitoring.labels import LabelLog
+from modelport.monitoring.layout import default_root
+from modelport.monitoring.predlog import PredictionLog
 from modelport.serving.app import create_app
 from modelport.serving.config import ServeSpec
 from modelport.serving.metrics import ServerMetrics
 from modelport.serving.middleware import ASGIApp
+from modelport.serving.monitor import Monitoring, worker_id
 from modelport.serving.repository import ModelRepository
+from modelport.serving.traffic import new_server_id
 
 SPEC_ENV = "MODELPORT_SERVE_SPEC"
 
@@ -30,9 +35,20 @@ def build_app(spec: ServeSpec) -> ASGIApp:
     """The app for one process: registry, repository, metrics, limits."""
     settings = Settings.load(spec.home, database_url=spec.database_url)
     registry = Registry(settings=settings)
+    server_id = new_server_id()
+    monitoring = None
+    if spec.monitoring.enabled:
+        root = spec.monitoring.root or default_root(settings)
+        # One file set per worker: the traffic id is unique per process and restart.
+        worker = worker_id(server_id)
+        monitoring = Monitoring(
+            PredictionLog(root, worker_id=worker, sample_rate=0.0,
+                          sample_rates=spec.sample_rates()),
+            LabelLog(root, worker_id=f"feedback_{worker}"), interval=spec.monitoring.interval)
     repository = ModelRepository(registry, spec.endpoints(), ServerMetrics(),
                                  poll_interval=spec.poll_interval,
-                                 deployment_poll_interval=spec.deployment_poll_interval)
+                                 deployment_poll_interval=spec.deployment_poll_interval,
+                                 server_id=server_id, monitoring=monitoring)
     return create_app(repository, limits=spec.limits_value())
 
 

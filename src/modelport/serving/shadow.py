@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import OverloadedError
+from modelport.monitoring.predlog import PredictionLog
 from modelport.serving.batcher import BatcherClosedError
 from modelport.serving.deployment import Deployment
 from modelport.serving.metrics import ServerMetrics
@@ -50,8 +51,10 @@ def agreement(stable: list[Tensor], candidate: list[Tensor]) -> tuple[int, int]:
 class Shadow:
     """Sends copies to a candidate and records how they compare."""
 
-    def __init__(self, metrics: ServerMetrics | None = None) -> None:
+    def __init__(self, metrics: ServerMetrics | None = None,
+                 predictions: PredictionLog | None = None) -> None:
         self.metrics = metrics
+        self.predictions = predictions  # logs shadow answers, variant "shadow"
         self._tasks: set[asyncio.Task[None]] = set()
 
     def send(self, candidate: Deployment, counter: VersionCounter,
@@ -82,8 +85,12 @@ class Shadow:
                       candidate.version, exc)
             return
         outputs = answer.outputs
-        counter.record(time.perf_counter() - started, True,
-                       outputs[0].data if outputs else None)
+        elapsed = time.perf_counter() - started
+        counter.record(elapsed, True, outputs[0].data if outputs else None)
+        if self.predictions is not None:
+            self.predictions.offer(candidate.endpoint, request.id or "", candidate.version,
+                                   "shadow", request.inputs, outputs, elapsed * 1000.0,
+                                   candidate.input_schema)
         counter.record_shadow(*agreement(stable_outputs, outputs))
 
     def _drop(self, candidate: Deployment, counter: VersionCounter) -> None:
