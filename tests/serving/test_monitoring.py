@@ -259,3 +259,21 @@ def test_serve_yaml_monitoring_keys(tmp_path: Path) -> None:
 def test_worker_id_is_file_name_safe() -> None:
     assert worker_id("my-host.local:123:abcdef") == "my_host.local_123_abcdef"
     assert len(worker_id("x" * 100 + ":1:2")) == 64
+
+
+def test_retention_removes_old_day_partitions(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    root = tmp_path / "mon"
+    old = root / "predictions" / "endpoint=m" / "date=2026-11-01"
+    recent = root / "predictions" / "endpoint=m" / "date=2026-11-30"
+    for folder in (old, recent):
+        folder.mkdir(parents=True)
+        (folder / "w-1-0.parquet").write_bytes(b"x")
+    mon = Monitoring(PredictionLog(root, worker_id="w"), retention_days=7)
+    removed = mon.cleanup(now=datetime(2026, 12, 1, tzinfo=UTC))
+    assert removed == [old] and not old.exists() and recent.exists()
+    assert mon.cleanup(now=datetime(2026, 12, 1, tzinfo=UTC)) == []
+    mon.close()
+    spec = load_spec(None, ["m"])
+    assert spec.monitoring.retention_days == 7

@@ -62,6 +62,9 @@ class MonitoringSpec(_Strict):
     enabled: bool = True
     root: str | None = None  # default: modelport.monitoring.layout.default_root
     interval: float = Field(default=60.0, gt=0, le=86_400)  # seconds between gauge updates
+    # Day partitions older than this are removed (hourly, by each server): logging every
+    # answer by default must not fill the disk of a server left running. 0 keeps all.
+    retention_days: int = Field(default=7, ge=0, le=3650)
 
 
 class LimitsSpec(_Strict):

@@ -26,6 +26,7 @@ from typing import Any
 
 from modelport.monitoring.drift import DriftReport, compare
 from modelport.monitoring.labels import LabelLog
+from modelport.monitoring.layout import cleanup
 from modelport.monitoring.predlog import COUNTERS, PredictionLog
 from modelport.monitoring.profile import ReferenceProfile
 from modelport.monitoring.query import read_predictions
@@ -35,6 +36,7 @@ from modelport.serving.metrics import ServerMetrics
 log = logging.getLogger("modelport.serving")
 DEFAULT_WINDOW = timedelta(hours=1)
 DEFAULT_MAX_ROWS = 100_000
+CLEANUP_SECONDS = 3600.0  # how often retention is applied
 _UNSAFE = re.compile(r"[^A-Za-z0-9._]")
 
 
@@ -68,7 +70,8 @@ class Monitoring:
 
     def __init__(self, predictions: PredictionLog, labels: LabelLog | None = None, *,
                  interval: float = 60.0, sync_interval: float = 5.0,
-                 window: timedelta = DEFAULT_WINDOW, max_rows: int = DEFAULT_MAX_ROWS) -> None:
+                 window: timedelta = DEFAULT_WINDOW, max_rows: int = DEFAULT_MAX_ROWS,
+                 retention_days: int = 0) -> None:
         self.predictions = predictions
         self.labels = labels
         self.root = Path(predictions.root)
@@ -76,6 +79,7 @@ class Monitoring:
         self.sync_interval = sync_interval
         self.window = window
         self.max_rows = max_rows
+        self.retention_days = retention_days  # 0: keep everything
         self.failures = 0  # gauge updates that failed (logged, retried next period)
         self._exported: dict[tuple[str, str], int] = {}
 
@@ -155,10 +159,14 @@ class Monitoring:
         """Forever: sync counters often, update the gauges every ``interval`` seconds.
         ``watched()`` gives the endpoints to observe (read on the event loop)."""
         next_gauges = time.monotonic() + min(self.interval, 5.0)  # a first look soon
+        next_cleanup = time.monotonic()
         while True:
             await asyncio.sleep(min(self.sync_interval, self.interval))
             try:
                 self.sync(metrics)
+                if self.retention_days and time.monotonic() >= next_cleanup:
+                    next_cleanup = time.monotonic() + CLEANUP_SECONDS
+                    await asyncio.to_thread(self.cleanup)
                 if time.monotonic() >= next_gauges:
                     next_gauges = time.monotonic() + self.interval
                     observed = await asyncio.to_thread(self.observe, watched())
@@ -166,6 +174,14 @@ class Monitoring:
             except Exception:
                 self.failures += 1
                 log.exception("updating the monitoring metrics failed; retrying")
+
+    def cleanup(self, now: datetime | None = None) -> list[Path]:
+        """Remove day partitions older than ``retention_days`` (blocking). Several
+        workers may race here: a partition another one removed first is not an error."""
+        try:
+            return cleanup(self.root, self.retention_days, now=now)
+        except FileNotFoundError:
+            return []
 
     def close(self, timeout: float = 30.0) -> None:
         """Write what is buffered and stop the writer threads (blocking)."""

@@ -44,7 +44,8 @@ def build_app(spec: ServeSpec) -> ASGIApp:
         monitoring = Monitoring(
             PredictionLog(root, worker_id=worker, sample_rate=0.0,
                           sample_rates=spec.sample_rates()),
-            LabelLog(root, worker_id=f"feedback_{worker}"), interval=spec.monitoring.interval)
+            LabelLog(root, worker_id=f"feedback_{worker}"), interval=spec.monitoring.interval,
+            retention_days=spec.monitoring.retention_days)
     repository = ModelRepository(registry, spec.endpoints(), ServerMetrics(),
                                  poll_interval=spec.poll_interval,
                                  deployment_poll_interval=spec.deployment_poll_interval,
