@@ -125,3 +125,85 @@ def cleanup(
         print_json({"removed": [str(p) for p in removed]})
     else:
         info(f"removed {len(removed)} partitions or leftover files")
+
+
+@app.command("alerts")
+def alerts_cmd(
+    ctx: typer.Context,
+    endpoint: Annotated[str, typer.Argument(help="The endpoint (served model name).")],
+    state_: Annotated[str | None, typer.Option("--state", help="Only pending, firing or "
+                                               "resolved alerts.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Current and recent alerts of an endpoint, newest first."""
+    found = state(ctx).registry().alerts.list(endpoint, state=state_, limit=limit)
+    if as_json:
+        print_json([a.to_dict() for a in found])
+        return
+    if not found:
+        info(f"no alerts for {endpoint}")
+        return
+    table = Table("rule", "state", "severity", "value", "threshold", "since", "resolved",
+                  "message")
+    colour = {"firing": "red", "pending": "yellow", "resolved": "green"}
+    for a in found:
+        table.add_row(escape(a.rule), f"[{colour[a.state]}]{a.state}[/]", a.severity,
+                      _number(a.value), _number(a.threshold),
+                      f"{(a.fired_at or a.started_at):%Y-%m-%d %H:%M:%S}",
+                      f"{a.resolved_at:%Y-%m-%d %H:%M:%S}" if a.resolved_at else "-",
+                      escape(a.message + (f" [{a.action}]" if a.action else "")))
+    console().print(table)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    rules_file: Annotated[Path, typer.Option("--rules", help="The alert rules (YAML: "
+                                             "endpoints: {NAME: [rules]}).")],
+    once: Annotated[bool, typer.Option("--once", help="Evaluate once and exit.")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=1.0, help="Seconds between "
+                                            "evaluations.")] = 30.0,
+    root: RootOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate alert rules (once, or every --interval seconds until interrupted)."""
+    import threading
+
+    from modelport.monitoring.alerts import Alerter
+    from modelport.monitoring.rules import load_rules
+    from modelport.rollout import service
+
+    rules = load_rules(rules_file)  # checked completely before anything is evaluated
+    registry = state(ctx).registry()
+
+    def abort(endpoint: str, reason: str) -> str:
+        r, _ = service.abort(registry, endpoint, actor="modelport-alerts", reason=reason)
+        return f"rollout #{r.id} aborted"
+
+    def rollback(endpoint: str, reason: str) -> str:
+        dep = service.rollback(registry, endpoint, actor="modelport-alerts", reason=reason)
+        return f"stable is now {dep.model_name}/{dep.stable}"
+
+    alerter = Alerter(registry, _root(ctx, root), rules, interval=interval,
+                      actions={"abort_rollout": abort, "rollback": rollback})
+    if not once:
+        info(f"checking {len(rules)} rules every {interval:g}s (Ctrl-C stops)")
+        try:
+            alerter.run(threading.Event())
+        except KeyboardInterrupt:
+            return
+        return
+    outcomes = alerter.tick()
+    if as_json:
+        print_json([{"endpoint": o.rule.endpoint, "rule": o.rule.name, "expr": o.rule.expr,
+                     "value": o.value.value, "note": o.value.note, "breached": o.breached,
+                     "change": o.change, "state": o.alert.state if o.alert else "ok"}
+                    for o in outcomes])
+        return
+    table = Table("endpoint", "rule", "expression", "value", "state", "note")
+    for o in outcomes:
+        table.add_row(escape(o.rule.endpoint), escape(o.rule.name), escape(o.rule.expr),
+                      _number(o.value.value), o.alert.state if o.alert else "ok",
+                      escape(o.value.note))
+    console().print(table)
