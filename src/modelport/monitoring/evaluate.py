@@ -154,27 +154,11 @@ class Sources:
         return self._cache[key]  # type: ignore[no-any-return]
 
     def _compute_drift(self, endpoint: str, window: timedelta) -> tuple[Any, str]:
-        from modelport.monitoring.drift import compare
-        from modelport.monitoring.query import read_predictions
-
         dep = self.registry.deployments.find(endpoint)
         if dep is None or dep.stable is None:
             return None, f"endpoint {endpoint!r} has no deployment with a stable version"
-        profile = self.registry.reference_profile(f"{dep.model_name}/{dep.stable}")
-        if profile is None:
-            return None, f"{dep.model_name}/{dep.stable} has no reference profile"
-        table = read_predictions(self.root, endpoint, self.now - window, self.now,
-                                 version=dep.stable)
-        if table.num_rows == 0 or "inputs" not in table.column_names:
-            return None, "no predictions logged in the window"
-        features = logged_inputs(table)
-        preds = table.column("prediction").to_numpy(zero_copy_only=False) \
-            if "prediction" in table.column_names else None
-        try:
-            return compare(profile, features, predictions=preds), ""
-        except Exception as exc:  # predictions the profile cannot take: inputs alone
-            log.warning("drift of %s predictions skipped: %s", endpoint, exc)
-            return compare(profile, features), ""
+        return version_drift(self.registry, self.root, endpoint, dep.model_name, dep.stable,
+                             self.now - window, self.now)
 
     def _drift(self, rule: Rule) -> Value:
         report, why = self.drift_report(rule.endpoint, rule.condition.window)
@@ -200,6 +184,29 @@ class Sources:
                      "" if value is not None else f"{feature}: {found.status}")
 
 
+def version_drift(registry: Registry, root: str | Path, endpoint: str, model: str,
+                  version: int, since: datetime, until: datetime) -> tuple[Any, str]:
+    """Drift of one version's logged inputs (and predictions) in [since, until) against
+    its reference profile: the report, or None and why there is none."""
+    from modelport.monitoring.drift import compare
+    from modelport.monitoring.query import read_predictions
+
+    profile = registry.reference_profile(f"{model}/{version}")
+    if profile is None:
+        return None, f"{model}/{version} has no reference profile"
+    table = read_predictions(root, endpoint, since, until, version=version)
+    if table.num_rows == 0 or "inputs" not in table.column_names:
+        return None, "no predictions logged in the window"
+    features = logged_inputs(table)
+    preds = table.column("prediction").to_numpy(zero_copy_only=False) \
+        if "prediction" in table.column_names else None
+    try:
+        return compare(profile, features, predictions=preds), ""
+    except Exception as exc:  # predictions the profile cannot take: inputs alone
+        log.warning("drift of %s predictions skipped: %s", endpoint, exc)
+        return compare(profile, features), ""
+
+
 def logged_inputs(table: Any) -> Any:
     """The ``inputs`` struct column of logged predictions as a DataFrame of features."""
     import pandas as pd
@@ -217,4 +224,4 @@ def _span(delta: timedelta) -> str:
     return f"{seconds // 60}m" if seconds >= 60 else f"{seconds}s"
 
 
-__all__ = ["CounterHistory", "Sources", "Value", "logged_inputs"]
+__all__ = ["CounterHistory", "Sources", "Value", "logged_inputs", "version_drift"]
