@@ -47,3 +47,24 @@ def test_bad_rules_file_exits_2(cli, tmp_path: Path) -> None:
     assert "expected a number, got '>' at column 6" in result.stderr
     listed = cli.run(tmp_path / "home", "monitor", "alerts", "bad name")
     assert listed.returncode == 2 and "invalid endpoint name" in listed.stderr
+
+
+def test_report_json_table_and_html(cli, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    _log(home / "monitoring")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,label\n" + "".join(f"req-{i},{i % 2}\n" for i in range(6)))
+    assert cli.run(home, "feedback", "iris", labels).returncode == 0
+    page = tmp_path / "report.html"
+    result = cli.run(home, "monitor", "report", "iris", "--window", "24h", "--json",
+                     "--html", page)
+    assert result.returncode == 0, result
+    data = result.json()
+    assert data["realized"]["versions"][0]["metrics"]["accuracy"] == 1.0
+    assert "no deployment" in data["drift"]["note"]
+    text = page.read_text()
+    assert text.startswith("<!doctype html>") and "<script" not in text
+    table = cli.run(home, "monitor", "report", "iris", env={"COLUMNS": "200"})
+    assert table.returncode == 0 and "Realized" in table.stdout, table
+    bad = cli.run(home, "monitor", "report", "iris", "--window", "soon")
+    assert bad.returncode == 2 and "invalid window 'soon'" in bad.stderr

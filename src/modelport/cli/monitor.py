@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -207,3 +207,63 @@ def check(
                       _number(o.value.value), o.alert.state if o.alert else "ok",
                       escape(o.value.note))
     console().print(table)
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    endpoint: Annotated[str, typer.Argument(help="The endpoint (served model name).")],
+    window: Annotated[str, typer.Option("--window", help="Predictions of the last "
+                                        "WINDOW: 30m, 1h, 24h ...")] = "24h",
+    html_file: Annotated[Path | None, typer.Option("--html", help="Also write a "
+                                                   "self-contained HTML report here.")] = None,
+    root: RootOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Traffic, realized metrics, drift per feature and alerts of an endpoint."""
+    from modelport.monitoring.realized import parse_window
+    from modelport.monitoring.report import build, to_html
+
+    data = build(state(ctx).registry(), _root(ctx, root), endpoint, parse_window(window))
+    if html_file is not None:
+        tmp = html_file.with_name(f".{html_file.name}.tmp")
+        tmp.write_text(to_html(data), encoding="utf-8")
+        tmp.replace(html_file)  # readers never see half a page
+    if as_json:
+        print_json(data)
+        return
+    _print_report(data)
+    if html_file is not None:
+        info(f"wrote {escape(str(html_file))}")
+
+
+def _print_report(data: dict[str, Any]) -> None:
+    out = console()
+    out.print(f"[bold]{escape(str(data['endpoint']))}[/] {data['since']} → {data['until']}")
+    traffic = Table("version", "requests", "errors", "error rate", "p99 ms",
+                    title="Traffic (since the servers started)")
+    for t in data["traffic"]:
+        traffic.add_row(str(t["version"]), f"{t['requests']:,}", f"{t['errors']:,}",
+                        f"{t['error_rate']:.2%}", _number(t["p99_ms"]))
+    out.print(traffic)
+    versions = data["realized"]["versions"]
+    realized = Table("version", "predictions", "labelled", "metrics", title="Realized")
+    for v in versions:
+        realized.add_row(str(v["version"]), f"{v['predictions']:,}", f"{v['labelled']:,}",
+                         ", ".join(f"{k} {_number(x)}" for k, x in v["metrics"].items()))
+    out.print(realized)
+    drift = data["drift"]
+    if drift["status"] == "ok":
+        table = Table("feature", "test", "statistic", "psi", "drifted", title="Drift")
+        for f in drift["features"]:
+            table.add_row(escape(str(f["feature"])), str(f["test"] or f["status"]),
+                          _number(f["statistic"]), _number(f["psi"]),
+                          "[red]yes[/]" if f["drifted"] else "no")
+        out.print(table)
+    else:
+        info(f"drift: {escape(str(drift['note']))}")
+    alerts = Table("rule", "state", "value", "message", title="Alerts")
+    for a in data["alerts"]:
+        alerts.add_row(escape(a["rule"]), a["state"], _number(a["value"]),
+                       escape(a["message"]))
+    out.print(alerts)
