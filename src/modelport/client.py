@@ -36,6 +36,7 @@ from modelport.uri import ModelURI, parse_uri, validate_name
 
 if TYPE_CHECKING:
     from modelport.monitoring.profile import ReferenceProfile
+    from modelport.registry.alerts import AlertStore
     from modelport.registry.deployments import DeploymentStore
     from modelport.registry.records import RecordStore
 
@@ -139,6 +140,13 @@ class Registry:
         from modelport.registry.records import RecordStore
 
         return RecordStore(self._sql_store())
+
+    @functools.cached_property
+    def alerts(self) -> AlertStore:
+        """The monitoring rules' open and resolved alerts."""
+        from modelport.registry.alerts import AlertStore
+
+        return AlertStore(self._sql_store())
 
     def _sql_store(self) -> SqlRegistryStore:
         if not isinstance(self.store, SqlRegistryStore):

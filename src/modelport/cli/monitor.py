@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -125,3 +125,145 @@ def cleanup(
         print_json({"removed": [str(p) for p in removed]})
     else:
         info(f"removed {len(removed)} partitions or leftover files")
+
+
+@app.command("alerts")
+def alerts_cmd(
+    ctx: typer.Context,
+    endpoint: Annotated[str, typer.Argument(help="The endpoint (served model name).")],
+    state_: Annotated[str | None, typer.Option("--state", help="Only pending, firing or "
+                                               "resolved alerts.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Current and recent alerts of an endpoint, newest first."""
+    found = state(ctx).registry().alerts.list(endpoint, state=state_, limit=limit)
+    if as_json:
+        print_json([a.to_dict() for a in found])
+        return
+    if not found:
+        info(f"no alerts for {endpoint}")
+        return
+    table = Table("rule", "state", "severity", "value", "threshold", "since", "resolved",
+                  "message")
+    colour = {"firing": "red", "pending": "yellow", "resolved": "green"}
+    for a in found:
+        table.add_row(escape(a.rule), f"[{colour[a.state]}]{a.state}[/]", a.severity,
+                      _number(a.value), _number(a.threshold),
+                      f"{(a.fired_at or a.started_at):%Y-%m-%d %H:%M:%S}",
+                      f"{a.resolved_at:%Y-%m-%d %H:%M:%S}" if a.resolved_at else "-",
+                      escape(a.message + (f" [{a.action}]" if a.action else "")))
+    console().print(table)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    rules_file: Annotated[Path, typer.Option("--rules", help="The alert rules (YAML: "
+                                             "endpoints: {NAME: [rules]}).")],
+    once: Annotated[bool, typer.Option("--once", help="Evaluate once and exit.")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=1.0, help="Seconds between "
+                                            "evaluations.")] = 30.0,
+    root: RootOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate alert rules (once, or every --interval seconds until interrupted)."""
+    import threading
+
+    from modelport.monitoring.alerts import Alerter
+    from modelport.monitoring.rules import load_rules
+    from modelport.rollout import service
+
+    rules = load_rules(rules_file)  # checked completely before anything is evaluated
+    registry = state(ctx).registry()
+
+    def abort(endpoint: str, reason: str) -> str:
+        r, _ = service.abort(registry, endpoint, actor="modelport-alerts", reason=reason)
+        return f"rollout #{r.id} aborted"
+
+    def rollback(endpoint: str, reason: str) -> str:
+        dep = service.rollback(registry, endpoint, actor="modelport-alerts", reason=reason)
+        return f"stable is now {dep.model_name}/{dep.stable}"
+
+    alerter = Alerter(registry, _root(ctx, root), rules, interval=interval,
+                      actions={"abort_rollout": abort, "rollback": rollback})
+    if not once:
+        info(f"checking {len(rules)} rules every {interval:g}s (Ctrl-C stops)")
+        try:
+            alerter.run(threading.Event())
+        except KeyboardInterrupt:
+            return
+        return
+    outcomes = alerter.tick()
+    if as_json:
+        print_json([{"endpoint": o.rule.endpoint, "rule": o.rule.name, "expr": o.rule.expr,
+                     "value": o.value.value, "note": o.value.note, "breached": o.breached,
+                     "change": o.change, "state": o.alert.state if o.alert else "ok"}
+                    for o in outcomes])
+        return
+    table = Table("endpoint", "rule", "expression", "value", "state", "note")
+    for o in outcomes:
+        table.add_row(escape(o.rule.endpoint), escape(o.rule.name), escape(o.rule.expr),
+                      _number(o.value.value), o.alert.state if o.alert else "ok",
+                      escape(o.value.note))
+    console().print(table)
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    endpoint: Annotated[str, typer.Argument(help="The endpoint (served model name).")],
+    window: Annotated[str, typer.Option("--window", help="Predictions of the last "
+                                        "WINDOW: 30m, 1h, 24h ...")] = "24h",
+    html_file: Annotated[Path | None, typer.Option("--html", help="Also write a "
+                                                   "self-contained HTML report here.")] = None,
+    root: RootOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Traffic, realized metrics, drift per feature and alerts of an endpoint."""
+    from modelport.monitoring.realized import parse_window
+    from modelport.monitoring.report import build, to_html
+
+    data = build(state(ctx).registry(), _root(ctx, root), endpoint, parse_window(window))
+    if html_file is not None:
+        tmp = html_file.with_name(f".{html_file.name}.tmp")
+        tmp.write_text(to_html(data), encoding="utf-8")
+        tmp.replace(html_file)  # readers never see half a page
+    if as_json:
+        print_json(data)
+        return
+    _print_report(data)
+    if html_file is not None:
+        info(f"wrote {escape(str(html_file))}")
+
+
+def _print_report(data: dict[str, Any]) -> None:
+    out = console()
+    out.print(f"[bold]{escape(str(data['endpoint']))}[/] {data['since']} → {data['until']}")
+    traffic = Table("version", "requests", "errors", "error rate", "p99 ms",
+                    title="Traffic (since the servers started)")
+    for t in data["traffic"]:
+        traffic.add_row(str(t["version"]), f"{t['requests']:,}", f"{t['errors']:,}",
+                        f"{t['error_rate']:.2%}", _number(t["p99_ms"]))
+    out.print(traffic)
+    versions = data["realized"]["versions"]
+    realized = Table("version", "predictions", "labelled", "metrics", title="Realized")
+    for v in versions:
+        realized.add_row(str(v["version"]), f"{v['predictions']:,}", f"{v['labelled']:,}",
+                         ", ".join(f"{k} {_number(x)}" for k, x in v["metrics"].items()))
+    out.print(realized)
+    drift = data["drift"]
+    if drift["status"] == "ok":
+        table = Table("feature", "test", "statistic", "psi", "drifted", title="Drift")
+        for f in drift["features"]:
+            table.add_row(escape(str(f["feature"])), str(f["test"] or f["status"]),
+                          _number(f["statistic"]), _number(f["psi"]),
+                          "[red]yes[/]" if f["drifted"] else "no")
+        out.print(table)
+    else:
+        info(f"drift: {escape(str(drift['note']))}")
+    alerts = Table("rule", "state", "value", "message", title="Alerts")
+    for a in data["alerts"]:
+        alerts.add_row(escape(a["rule"]), a["state"], _number(a["value"]),
+                       escape(a["message"]))
+    out.print(alerts)

@@ -224,3 +224,29 @@ leases = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("acquired_at", UTCDateTime, nullable=False),
 )
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("endpoint", sa.String(128), nullable=False),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | firing | resolved
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("expr", sa.Text, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Column("action", sa.Text, nullable=False, default=""),  # what was done, if anything
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("fired_at", UTCDateTime, nullable=True),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
+    sa.Column("last_evaluated_at", UTCDateTime, nullable=False),
+    # At most one open (pending or firing) alert per endpoint and rule.
+    sa.Index(
+        "uq_alerts_open", "endpoint", "rule", unique=True,
+        sqlite_where=sa.text("state IN ('pending', 'firing')"),
+        postgresql_where=sa.text("state IN ('pending', 'firing')"),
+    ),
+    sa.Index("ix_alerts_endpoint", "endpoint", "id"),
+)
