@@ -62,18 +62,28 @@ class ServerProcess:
         return self
 
     def wait_until_ready(self) -> None:
-        """Poll readiness; fail with the server's log if it never gets there."""
+        """Poll readiness; fail with the server's log if it never gets there.
+
+        With ``--workers N`` each worker loads its models on its own and any of them may
+        take a new connection, so one ready answer proves little: wait for a run of
+        ready answers on fresh connections (a worker still loading breaks the run).
+        """
+        needed = 20 if "--workers" in self.args else 1
+        run = 0
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=2).status_code == 200:
-                    return
+                ok = httpx.get(f"{self.url}/v2/health/ready", timeout=2,
+                               headers={"connection": "close"}).status_code == 200
             except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+                ok = False
+            run = run + 1 if ok else 0
+            if run >= needed:
+                return
+            time.sleep(0.1 if not ok else 0.01)
         raise AssertionError(f"server not ready after {self.ready_timeout}s:\n{self.log()}")
 
     def log(self) -> str:
