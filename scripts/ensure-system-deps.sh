@@ -9,6 +9,7 @@ NEEDED=(
   "postgresql-client:psql"
   "prometheus:promtool"
   "wrk:wrk"
+  "chromium:chromium"
 )
 
 missing=()

@@ -7,12 +7,15 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelport.cli.state import state
 from modelport.config import Settings
+
+if TYPE_CHECKING:
+    from modelport.serving.config import ServeSpec
 
 
 def _configure_logging(level: str) -> None:
@@ -46,6 +49,9 @@ def serve(
     no_controller: Annotated[bool, typer.Option(
         "--no-controller", help="Do not run the rollout controller in this process.")
     ] = False,
+    no_dashboard: Annotated[bool, typer.Option(
+        "--no-dashboard", help="Do not serve the web dashboard at /dashboard.")
+    ] = False,
 ) -> None:
     """Serve models over OIP/KServe V2, MLflow, KServe V1 and /predict."""
     from modelport.serving.config import load_spec
@@ -59,14 +65,29 @@ def serve(
     })
     spec = spec.model_copy(update={"home": str(settings.home),
                                    "database_url": settings.database_url})
+    if no_dashboard:
+        spec = spec.model_copy(update={"dashboard": spec.dashboard.model_copy(
+            update={"enabled": False})})
     st.registry()  # open (and migrate) once here, so workers never race on a new database
     _configure_logging(log_level)
     stop_controller = None if no_controller else _start_controller(settings)
     try:
-        run(spec, host=host, port=port, workers=workers, log_level=log_level)
+        run(spec, host=host, port=port, workers=workers, log_level=log_level,
+            factory=_factory(spec))
     finally:
         if stop_controller is not None:
             stop_controller()
+
+
+def _factory(spec: ServeSpec) -> str:
+    """The worker app factory: with the dashboard unless it is turned off."""
+    from modelport.serving.server import DEFAULT_FACTORY
+
+    if not spec.dashboard.enabled:
+        return DEFAULT_FACTORY
+    from modelport.dashboard.factory import FACTORY
+
+    return FACTORY
 
 
 def _start_controller(settings: Settings) -> Callable[[], None]:

@@ -21,8 +21,9 @@ from modelport.uri import validate_name
 
 
 def build(registry: Registry, root: str | Path, endpoint: str, window: timedelta,
-          now: datetime | None = None) -> dict[str, Any]:
-    """The report as plain JSON-ready data."""
+          now: datetime | None = None, model: str | None = None) -> dict[str, Any]:
+    """The report as plain JSON-ready data (``model``: the registered model an endpoint
+    without a deployment serves, when its name is not the endpoint's)."""
     validate_name(endpoint, "endpoint name")
     until = now or datetime.now(UTC)
     by_version: dict[int, list[dict[str, Any]]] = {}
@@ -37,15 +38,21 @@ def build(registry: Registry, root: str | Path, endpoint: str, window: timedelta
     realized = realized_metrics(root, endpoint, window, until)
     dep = registry.deployments.find(endpoint)
     drift: dict[str, Any] = {"status": "none", "note": "", "features": []}
-    if dep is None or dep.stable is None:
-        drift["note"] = f"endpoint {endpoint!r} has no deployment with a stable version"
+    # The stable version's drift; an endpoint served by alias without a deployment has
+    # no stable version: the version that answered most in the window stands for it.
+    stable: int | None = dep.stable if dep is not None else None
+    model = dep.model_name if dep is not None else (model or endpoint)
+    if stable is None and realized.versions:
+        stable = max(realized.versions, key=lambda v: v.predictions).version
+    if stable is None:
+        drift["note"] = f"endpoint {endpoint!r} has no stable version and logged nothing"
     else:
-        report, why = version_drift(registry, root, endpoint, dep.model_name, dep.stable,
+        report, why = version_drift(registry, root, endpoint, model, stable,
                                     until - window, until)
         if report is None:
             drift["note"] = why
         else:
-            drift = {"version": dep.stable, **report.to_dict(), "note": report.message}
+            drift = {"version": stable, **report.to_dict(), "note": report.message}
     return {"endpoint": endpoint, "since": (until - window).isoformat(),
             "until": until.isoformat(), "traffic": traffic, "realized": realized.to_dict(),
             "drift": drift, "alerts": [a.to_dict() for a in registry.alerts.list(endpoint)]}

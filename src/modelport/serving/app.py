@@ -7,15 +7,16 @@ hands them over before Starlette); Starlette routes everything else.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from modelport import __version__
 from modelport.errors import ModelNotReadyError, ModelportError, OverloadedError
@@ -35,6 +36,7 @@ from modelport.serving.repository import ModelRepository
 from modelport.uri import validate_name
 
 JSON = "application/json"
+Job = Callable[[], Coroutine[Any, Any, None]]  # a task run for the app's lifetime
 __all__ = ["Limits", "Server", "create_app", "decode_body"]
 
 
@@ -177,8 +179,15 @@ def _routes(server: Server) -> list[Route]:
 
 
 def create_app(repository: ModelRepository, *, limits: Limits | None = None,
-               metrics: ServerMetrics | None = None) -> ServerMiddleware:
-    """The ASGI app serving ``repository`` (started on app startup, drained on shutdown)."""
+               metrics: ServerMetrics | None = None,
+               routes: Sequence[BaseRoute] = (),
+               background: Sequence[Job] = ()) -> ServerMiddleware:
+    """The ASGI app serving ``repository`` (started on app startup, drained on shutdown).
+
+    ``routes`` are mounted beside the server's own (the CLI adds the dashboard this way,
+    so serving knows nothing of it); each of ``background`` runs as a task for the app's
+    lifetime and is cancelled at shutdown.
+    """
     server = Server(repository, metrics or repository.metrics or ServerMetrics(),
                     limits or Limits())
     if repository.metrics is None:
@@ -187,9 +196,13 @@ def create_app(repository: ModelRepository, *, limits: Limits | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await repository.start()
+        tasks = [asyncio.create_task(job()) for job in background]
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await repository.stop()
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -197,7 +210,7 @@ def create_app(repository: ModelRepository, *, limits: Limits | None = None,
         message = "not found" if status == 404 else "method not allowed"
         return _json({"error": f"{message}: {request.method} {request.url.path}"}, status)
 
-    app = Starlette(routes=_routes(server), lifespan=lifespan,
+    app = Starlette(routes=[*_routes(server), *routes], lifespan=lifespan,
                     exception_handlers={404: not_found, 405: not_found})
 
     def direct(scope: Scope, receive: Receive, state: dict[str, Any]) -> Awaitable[Reply] | None:

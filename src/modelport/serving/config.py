@@ -13,6 +13,7 @@
     poll_interval: 1.0               # seconds between alias look-ups
     deployment_poll_interval: 0.2    # seconds between desired-state (deployment) polls
     monitoring: {enabled: true, root: null, interval: 60}  # prediction log, labels, gauges
+    dashboard: {enabled: true, refresh_seconds: 2}          # /dashboard, chart sampling
 """
 
 from __future__ import annotations
@@ -67,6 +68,13 @@ class MonitoringSpec(_Strict):
     retention_days: int = Field(default=7, ge=0, le=3650)
 
 
+class DashboardSpec(_Strict):
+    """The read-only web dashboard at ``/dashboard``."""
+
+    enabled: bool = True
+    refresh_seconds: float = Field(default=2.0, ge=0.5, le=3600)  # chart sampling period
+
+
 class LimitsSpec(_Strict):
     """Request limits."""
 
@@ -85,6 +93,7 @@ class ServeSpec(_Strict):
     home: str | None = None
     database_url: str | None = None
     monitoring: MonitoringSpec = MonitoringSpec()
+    dashboard: DashboardSpec = DashboardSpec()
 
     def endpoints(self) -> list[Endpoint]:
         """The repository's endpoints (URIs and names validated here)."""

@@ -14,6 +14,10 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from starlette.routing import BaseRoute
 
 from modelport.client import Registry
 from modelport.config import Settings
@@ -31,8 +35,15 @@ from modelport.serving.traffic import new_server_id
 SPEC_ENV = "MODELPORT_SERVE_SPEC"
 
 
-def build_app(spec: ServeSpec) -> ASGIApp:
-    """The app for one process: registry, repository, metrics, limits."""
+# What a caller may add to each worker's app: routes and background tasks, built from
+# the worker's registry and spec (the CLI adds the dashboard this way).
+Extension = Callable[[Registry, ServeSpec],
+                     tuple[Sequence[BaseRoute], Sequence[Callable[[], Coroutine[Any, Any, None]]]]]
+DEFAULT_FACTORY = "modelport.serving.server:app_from_env"
+
+
+def build_app(spec: ServeSpec, extension: Extension | None = None) -> ASGIApp:
+    """The app for one process: registry, repository, metrics, limits (and extras)."""
     settings = Settings.load(spec.home, database_url=spec.database_url)
     registry = Registry(settings=settings)
     server_id = new_server_id()
@@ -50,30 +61,38 @@ def build_app(spec: ServeSpec) -> ASGIApp:
                                  poll_interval=spec.poll_interval,
                                  deployment_poll_interval=spec.deployment_poll_interval,
                                  server_id=server_id, monitoring=monitoring)
-    return create_app(repository, limits=spec.limits_value())
+    routes, background = extension(registry, spec) if extension else ((), ())
+    return create_app(repository, limits=spec.limits_value(), routes=routes,
+                      background=background)
+
+
+def spec_from_env() -> ServeSpec:
+    """The options ``run`` handed to this worker process."""
+    return ServeSpec.model_validate_json(os.environ[SPEC_ENV])
 
 
 def app_from_env() -> ASGIApp:
     """uvicorn's factory in each worker process."""
-    return build_app(ServeSpec.model_validate_json(os.environ[SPEC_ENV]))
+    return build_app(spec_from_env())
 
 
 def run(spec: ServeSpec, *, host: str, port: int, workers: int = 1,
-        log_level: str = "info") -> None:
-    """Serve until SIGTERM/SIGINT."""
+        log_level: str = "info", factory: str = DEFAULT_FACTORY) -> None:
+    """Serve until SIGTERM/SIGINT; each worker's app comes from ``factory`` (an import
+    path of a function returning the app, like ``app_from_env``)."""
     os.environ[SPEC_ENV] = spec.model_dump_json()
     metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="modelport-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        _run_uvicorn(host, port, workers, log_level)
+        _run_uvicorn(host, port, workers, log_level, factory)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _run_uvicorn(host: str, port: int, workers: int, log_level: str) -> None:
+def _run_uvicorn(host: str, port: int, workers: int, log_level: str, factory: str) -> None:
     import uvicorn
 
     fast = importlib.util.find_spec("uvloop") is not None
@@ -82,7 +101,7 @@ def _run_uvicorn(host: str, port: int, workers: int, log_level: str) -> None:
     # (exit -15) after a clean drain; with this one, a drained shutdown exits 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
-        "modelport.serving.server:app_from_env",
+        factory,
         factory=True,
         host=host,
         port=port,

@@ -1,0 +1,152 @@
+"""The dashboard's HTTP routes: the page, its vendored static files and two JSON views.
+
+``GET /dashboard`` is one static page (``static/index.html``) whose script polls
+``/dashboard/api/overview`` every couple of seconds and ``/dashboard/api/endpoints/NAME``
+less often; charts are drawn by uPlot, vendored under ``static/vendor`` with its licence.
+Everything is read-only. Responses carry a strict Content-Security-Policy (scripts only
+from this server, nothing inline) so a model or alert name can never become script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from modelport.client import Registry
+from modelport.dashboard import snapshot
+from modelport.dashboard.sampler import DEFAULT_PERIOD, TrafficSampler
+from modelport.errors import InvalidInputError, ModelportError, NotFoundError
+from modelport.uri import validate_name
+
+DETAIL_TTL = 10.0  # seconds a detail view (a prediction-log scan) is reused
+MAX_WINDOW = timedelta(days=7)
+_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'")
+_HEADERS = {"content-security-policy": _CSP, "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer", "cache-control": "no-store"}
+# The only files served: a fixed list, so no request path ever reaches the file system.
+_STATIC = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "vendor/uPlot.iife.min.js": "text/javascript; charset=utf-8",
+    "vendor/uPlot.min.css": "text/css; charset=utf-8",
+    "vendor/uPlot.LICENSE": "text/plain; charset=utf-8",
+}
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("modelport.dashboard").joinpath("static", name).read_bytes()
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+                    status_code=status, media_type="application/json", headers=_HEADERS)
+
+
+def parse_window(text: str | None) -> timedelta:
+    """``?window=`` as 30m, 1h, 24h, 7d (default 1h, at most 7 days)."""
+    from modelport.monitoring.realized import parse_window as parse
+
+    window = parse(text or "1h")
+    if window > MAX_WINDOW:
+        raise InvalidInputError(f"window {text!r} is longer than the dashboard's 7d")
+    return window
+
+
+class Dashboard:
+    """The routes and the background sampler of one server's dashboard."""
+
+    def __init__(self, registry: Registry, root: str | Path, served: Mapping[str, str], *,
+                 period: float = DEFAULT_PERIOD) -> None:
+        self.registry, self.root, self.served = registry, Path(root), dict(served)
+        self._endpoints: list[str] = sorted(self.served)
+        self.sampler = TrafficSampler(registry, lambda: self._endpoints, period=period)
+        self._detail: dict[tuple[str, timedelta], tuple[float, Any]] = {}
+        self._lock = asyncio.Lock()
+        self._static = {name: _asset(name) for name in _STATIC}
+        self._index = _asset("index.html")
+
+    def routes(self) -> list[BaseRoute]:
+        """The routes to mount beside the inference server's own."""
+        return [
+            Route("/dashboard", self.page), Route("/dashboard/", self.page),
+            Route("/dashboard/static/{path:path}", self.static),
+            Route("/dashboard/api/overview", self.overview),
+            Route("/dashboard/api/endpoints/{name}", self.detail),
+        ]
+
+    def background(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+        """Tasks to run while the server runs: the traffic sampler."""
+        return [self._sample_forever]
+
+    async def _sample_forever(self) -> None:
+        await self._refresh_endpoints()
+        await self.sampler.run()
+
+    async def _refresh_endpoints(self) -> None:
+        # On failure the last list is kept: the registry being down must not break the page.
+        with contextlib.suppress(ModelportError):
+            self._endpoints = await asyncio.to_thread(
+                snapshot.endpoints_of, self.registry, self.served)
+
+    # -- handlers -------------------------------------------------------------------------
+
+    async def page(self, _: Request) -> Response:
+        return Response(self._index, media_type="text/html; charset=utf-8", headers=_HEADERS)
+
+    async def static(self, request: Request) -> Response:
+        path = request.path_params["path"]
+        body = self._static.get(path)
+        if body is None:
+            return _json({"error": f"not found: {request.url.path}"}, 404)
+        return Response(body, media_type=_STATIC[path], headers={
+            **_HEADERS, "cache-control": "public, max-age=3600"})
+
+    async def overview(self, _: Request) -> Response:
+        try:
+            data = await asyncio.to_thread(snapshot.overview, self.registry, self.served,
+                                           self.sampler)
+        except ModelportError as exc:
+            return _json({"error": exc.message}, exc.http_status)
+        self._endpoints = [e["name"] for e in data["endpoints"]]
+        return _json(data)
+
+    async def detail(self, request: Request) -> Response:
+        try:
+            name = validate_name(request.path_params["name"], "endpoint name")
+            if name not in self._endpoints:
+                await self._refresh_endpoints()
+            if name not in self._endpoints:
+                raise NotFoundError(f"no endpoint {name!r} is served or deployed")
+            window = parse_window(request.query_params.get("window"))
+            return _json(await self._cached_detail(name, window))
+        except ModelportError as exc:
+            return _json({"error": exc.message}, exc.http_status)
+
+    async def _cached_detail(self, name: str, window: timedelta) -> Any:
+        key = (name, window)
+        async with self._lock:  # one scan at a time: many open tabs cost one scan
+            hit = self._detail.get(key)
+            if hit is not None and time.monotonic() - hit[0] < DETAIL_TTL:
+                return hit[1]
+            data = await asyncio.to_thread(snapshot.detail, self.registry, self.root, name,
+                                           window, self.served.get(name))
+            if len(self._detail) > 64:
+                self._detail.clear()
+            self._detail[key] = (time.monotonic(), data)
+            return data
+
+
+__all__ = ["DETAIL_TTL", "Dashboard", "parse_window"]
