@@ -643,3 +643,11 @@ def test_demo(demo_process: dict[str, Any]) -> None:
         kinds = [e.kind for e in reg.deployments.events("iris")]
         assert kinds.count("promoted") == 1 and kinds[-1] == "rolled_back"
         assert [g.passed for g in reg.records.gate_results("iris")] == [True, True, False]
+        # The watching half: the server's own evaluator fired the drift alert, the
+        # report and the dashboard saw the drifted traffic.
+        firing = {a.rule for a in reg.alerts.list("iris", state="firing")}
+        assert "petal-length-drift" in firing, stdout
+    assert "2,000 drifted rows scored; 2,000 labels posted" in stdout
+    assert "firing: " in stdout and "/dashboard" in stdout
+    html = (demo_process["work"] / "iris_report.html").read_text()
+    assert "petal_length" in html

@@ -3,8 +3,9 @@
 Trains a small model on data that ships with scikit-learn, registers it, gates it, makes
 it the champion, loads it back, scores a file through the real CLI, serves it, then
 delivers two more versions through canary rollouts under live traffic: a good one that
-is promoted and a bad one that the controller rolls back on its own. Later stages
-(watch) extend this same walk-through.
+is promoted and a bad one that the controller rolls back on its own. Finally it watches:
+drifted traffic and delayed labels, the server's alert firing, the monitoring report
+and the dashboard.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import typer
 from rich.markup import escape
 
 from modelport.cli.demo_delivery import Traffic, deliver, run_cli, step
+from modelport.cli.demo_watch import serve_config, watch
 from modelport.cli.output import console
 from modelport.cli.state import state
 
@@ -31,6 +33,9 @@ def demo(
     ctx: typer.Context,
     workdir: Annotated[Path | None, typer.Option(
         "--workdir", help="Where to write the demo's data files (default: a temp folder).")] = None,
+    linger: Annotated[float, typer.Option(
+        "--linger", min=0, help="Keep the server (and its dashboard) up this many seconds "
+                                "at the end.")] = 0.0,
 ) -> None:
     """Train, register, gate, serve and roll out models on the embedded default registry."""
     import pandas as pd
@@ -93,10 +98,14 @@ def demo(
                     f"accuracy {scored_accuracy:.3f}")
 
     step(6, "serve it: OIP (Triton client), MLflow and /predict, then /metrics")
-    with serving(home) as url:
+    with serving(home, serve_config(work / "serve.yaml")) as url:
         _query(url, X_test)
         with Traffic(url, X_test.to_numpy().tolist()) as traffic:
             deliver(reg, home, eval_file, X_train, y_train, traffic)
+        watch(reg, home, url, X_test, y_test, work)
+        if linger:
+            console().print(f"the server stays up for {linger:g}s: {url}/dashboard")
+            time.sleep(linger)
     console().rule("[bold green]demo finished")
 
 
@@ -109,14 +118,14 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(home: list[str]) -> Iterator[str]:
-    """A real ``modelport serve iris@champion`` (its rollout controller on) until the
-    block ends; then SIGTERM, which must exit 0."""
+def serving(home: list[str], config: Path) -> Iterator[str]:
+    """A real ``modelport serve --config CONFIG`` (its rollout controller and alert
+    evaluator on) until the block ends; then SIGTERM, which must exit 0."""
     import httpx
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    args = [sys.executable, "-m", "modelport", *home, "serve", "models:/iris@champion",
+    args = [sys.executable, "-m", "modelport", *home, "serve", "--config", str(config),
             "--port", str(port), "--log-level", "warning"]
     console().print(f"[dim]$ modelport {escape(' '.join(args[3:]))}[/]")
     proc = subprocess.Popen(args, stderr=subprocess.DEVNULL)
