@@ -46,8 +46,13 @@ def serve(
     no_controller: Annotated[bool, typer.Option(
         "--no-controller", help="Do not run the rollout controller in this process.")
     ] = False,
+    alerts: Annotated[Path | None, typer.Option(
+        "--alerts", help="Alert rules kept apart from serve.yaml (alerts.yaml format: "
+                         "endpoints: {NAME: [rules]}), evaluated with serve.yaml's.")
+    ] = None,
 ) -> None:
     """Serve models over OIP/KServe V2, MLflow, KServe V1 and /predict."""
+    from modelport.cli.alerting import serve_rules, start_alerter
     from modelport.serving.config import load_spec
     from modelport.serving.server import run
 
@@ -59,14 +64,17 @@ def serve(
     })
     spec = spec.model_copy(update={"home": str(settings.home),
                                    "database_url": settings.database_url})
+    rules = serve_rules(spec, alerts)  # every rule checked before anything starts
     st.registry()  # open (and migrate) once here, so workers never race on a new database
     _configure_logging(log_level)
     stop_controller = None if no_controller else _start_controller(settings)
+    stop_alerter = start_alerter(settings, spec, rules)
     try:
         run(spec, host=host, port=port, workers=workers, log_level=log_level)
     finally:
-        if stop_controller is not None:
-            stop_controller()
+        for stop in (stop_alerter, stop_controller):
+            if stop is not None:
+                stop()
 
 
 def _start_controller(settings: Settings) -> Callable[[], None]:
