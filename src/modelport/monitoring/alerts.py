@@ -131,7 +131,8 @@ class Alerter:
                                                        self.lease_ttl):
                     held.add(endpoint)
             except ModelportError as exc:  # database unreachable: evaluate nothing
-                log.warning("alert lease of %s not renewed: %s", endpoint, exc)
+                (log.warning if endpoint in self.held else log.debug)(
+                    "alert lease of %s not renewed: %s", endpoint, exc)
         for endpoint in sorted(held ^ self.held):
             log.info("%s %s the alert lease of %s", self.holder,
                      "took" if endpoint in held else "lost", endpoint)
