@@ -171,6 +171,8 @@ def test_feedback_route_and_metrics(sqlite_registry: Registry, tmp_path: Path) -
                 in text
             assert "modelport_prediction_log_queued_rows 0.0" in text
             assert 'modelport_feedback_labels_total{model="m"} 3.0' in text
+            assert 'modelport_label_log_rows_total{model="m",outcome="written"} 3.0' in text
+            assert 'modelport_label_log_rows_total{model="m",outcome="dropped"}' not in text
     asyncio.run(go())
     labels = read_labels(tmp_path / "mon", "m").to_pandas()
     assert list(labels["request_id"]) == ["f1", "f1", "f2"]
@@ -199,6 +201,17 @@ def test_full_label_buffer_is_503_with_retry_after(sqlite_registry: Registry,
                                  b'[{"id": "x", "label": 1}, {"id": "y", "label": 1}]')
             assert answer.status_code == 503, answer.text
             assert answer.headers["retry-after"] == "1"
+            app = create_app(repo)
+            ok = await _post(app, "/v2/models/m/feedback", b'{"id": "z", "label": 1}')
+            assert ok.status_code == 200, ok.text
+            assert mon.labels is not None and mon.labels.flush(10)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                text = (await client.get("/metrics")).text
+            for outcome, count in (("dropped", 2.0), ("written", 1.0)):
+                assert (f'modelport_label_log_rows_total{{model="m",outcome="{outcome}"}} '
+                        f"{count}") in text
+            assert mon.labels.stats() == {"m": {"written": 1, "dropped": 2, "failed": 0}}
     asyncio.run(go())
 
 
@@ -212,6 +225,8 @@ def test_gauges_from_labels_and_profile(sqlite_registry: Registry, tmp_path: Pat
             assert mon.predictions.flush(10)
             assert mon.labels is not None
             mon.labels.offer("m", [_label(f"g{i}", a) for i, a in enumerate(answers)])
+            # One label for an id never logged, and a second (same) label for g0.
+            mon.labels.offer("m", [_label("nobody", answers[0]), _label("g0", answers[0])])
             assert mon.labels.flush(10)
             observed = await asyncio.to_thread(mon.observe, repo.watched())
             assert repo.metrics is not None
@@ -221,6 +236,8 @@ def test_gauges_from_labels_and_profile(sqlite_registry: Registry, tmp_path: Pat
                 in text
             assert 'modelport_drift_score{feature="a",model="m",version="1"}' in text
             assert 'modelport_drift_detected{model="m",version="1"}' in text
+            for kind, count in (("received", 42.0), ("unknown", 1.0), ("duplicate", 1.0)):
+                assert f'modelport_realized_labels{{kind="{kind}",model="m"}} {count}' in text
     asyncio.run(go())
 
 

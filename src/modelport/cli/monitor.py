@@ -167,32 +167,29 @@ def check(
     root: RootOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Evaluate alert rules (once, or every --interval seconds until interrupted)."""
+    """Evaluate alert rules (once, or every --interval seconds until interrupted).
+
+    The loop evaluates an endpoint's rules only while it holds the endpoint's lease
+    (alerter:ENDPOINT), shared with every `modelport serve` evaluating alerts on this
+    registry; --once evaluates at once, whoever holds the leases."""
+    import signal
     import threading
 
+    from modelport.cli.alerting import alert_actions
     from modelport.monitoring.alerts import Alerter
     from modelport.monitoring.rules import load_rules
-    from modelport.rollout import service
 
     rules = load_rules(rules_file)  # checked completely before anything is evaluated
     registry = state(ctx).registry()
-
-    def abort(endpoint: str, reason: str) -> str:
-        r, _ = service.abort(registry, endpoint, actor="modelport-alerts", reason=reason)
-        return f"rollout #{r.id} aborted"
-
-    def rollback(endpoint: str, reason: str) -> str:
-        dep = service.rollback(registry, endpoint, actor="modelport-alerts", reason=reason)
-        return f"stable is now {dep.model_name}/{dep.stable}"
-
     alerter = Alerter(registry, _root(ctx, root), rules, interval=interval,
-                      actions={"abort_rollout": abort, "rollback": rollback})
+                      actions=alert_actions(registry))
     if not once:
-        info(f"checking {len(rules)} rules every {interval:g}s (Ctrl-C stops)")
-        try:
-            alerter.run(threading.Event())
-        except KeyboardInterrupt:
-            return
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # leases given up on the way out
+            signal.signal(sig, lambda *_: stop.set())
+        info(f"{alerter.holder}: checking {len(rules)} rules every {interval:g}s "
+             "(one evaluator per endpoint: leases alerter:ENDPOINT; Ctrl-C stops)")
+        alerter.run(stop)
         return
     outcomes = alerter.tick()
     if as_json:

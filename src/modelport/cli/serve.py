@@ -52,8 +52,13 @@ def serve(
     no_dashboard: Annotated[bool, typer.Option(
         "--no-dashboard", help="Do not serve the web dashboard at /dashboard.")
     ] = False,
+    alerts: Annotated[Path | None, typer.Option(
+        "--alerts", help="Alert rules kept apart from serve.yaml (alerts.yaml format: "
+                         "endpoints: {NAME: [rules]}), evaluated with serve.yaml's.")
+    ] = None,
 ) -> None:
     """Serve models over OIP/KServe V2, MLflow, KServe V1 and /predict."""
+    from modelport.cli.alerting import serve_rules, start_alerter
     from modelport.serving.config import load_spec
     from modelport.serving.server import run
 
@@ -68,15 +73,18 @@ def serve(
     if no_dashboard:
         spec = spec.model_copy(update={"dashboard": spec.dashboard.model_copy(
             update={"enabled": False})})
+    rules = serve_rules(spec, alerts)  # every rule checked before anything starts
     st.registry()  # open (and migrate) once here, so workers never race on a new database
     _configure_logging(log_level)
     stop_controller = None if no_controller else _start_controller(settings)
+    stop_alerter = start_alerter(settings, spec, rules)
     try:
         run(spec, host=host, port=port, workers=workers, log_level=log_level,
             factory=_factory(spec))
     finally:
-        if stop_controller is not None:
-            stop_controller()
+        for stop in (stop_alerter, stop_controller):
+            if stop is not None:
+                stop()
 
 
 def _factory(spec: ServeSpec) -> str:

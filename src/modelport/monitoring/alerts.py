@@ -9,19 +9,30 @@ resolving send the rule's webhook; firing runs the rule's action.
 Actions are given by the caller (``actions={"abort_rollout": fn, "rollback": fn}``,
 each ``fn(endpoint, reason) -> str`` saying what it did): monitoring does not import
 the rollout stage; the CLI wires ``rollout.service.abort``/``rollback`` in.
+
+Several evaluators may share a registry (one in each ``modelport serve``, a ``monitor
+check`` loop): ``run``/``poll`` evaluate an endpoint's rules only while holding its
+registry lease ``alerter:ENDPOINT``, so each endpoint is evaluated by one of them and
+its actions run once; the others stay idle and take over when the lease expires. The
+lease is per endpoint, not global, so servers with rules for different endpoints each
+evaluate their own. ``tick`` evaluates without leases (``monitor check --once``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import socket
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from modelport.client import Registry
-from modelport.errors import ConflictError, ModelportError
+from modelport.errors import ConflictError, InvalidInputError, ModelportError
 from modelport.monitoring import notify
 from modelport.monitoring.evaluate import CounterHistory, Sources, Value
 from modelport.monitoring.rules import Rule
@@ -30,6 +41,23 @@ from modelport.registry.alerts import Alert
 log = logging.getLogger("modelport.monitoring")
 Action = Callable[[str, str], str]
 DEFAULT_INTERVAL = 30.0
+DEFAULT_LEASE_TTL = 15.0
+LEASE_PREFIX = "alerter"
+_LEASE_NAME_MAX = 128  # the leases table's column
+
+
+def lease_name(endpoint: str) -> str:
+    """The lease whose holder evaluates ``endpoint``'s rules: ``alerter:ENDPOINT`` (a
+    digest of the name when that would not fit the lease column)."""
+    name = f"{LEASE_PREFIX}:{endpoint}"
+    if len(name) <= _LEASE_NAME_MAX:
+        return name
+    return f"{LEASE_PREFIX}:sha256:{hashlib.sha256(endpoint.encode()).hexdigest()}"
+
+
+def alerter_id() -> str:
+    """``alerter@HOST:PID``: who holds the leases."""
+    return f"alerter@{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -49,34 +77,94 @@ class Alerter:
     def __init__(self, registry: Registry, root: str | Path, rules: Sequence[Rule], *,
                  actions: Mapping[str, Action] | None = None,
                  interval: float = DEFAULT_INTERVAL, webhook_timeout: float = 5.0,
-                 webhook_retries: int = 3) -> None:
+                 webhook_retries: int = 3, holder: str | None = None,
+                 lease_ttl: float = DEFAULT_LEASE_TTL,
+                 history: CounterHistory | None = None) -> None:
+        if not interval > 0 or not lease_ttl > 0:
+            raise InvalidInputError("the alert interval and lease ttl must be positive")
         self.registry, self.root, self.rules = registry, Path(root), list(rules)
         self.actions = dict(actions or {})
         self.interval = interval
         self.webhook_timeout, self.webhook_retries = webhook_timeout, webhook_retries
-        self.history = CounterHistory()
+        self.history = history or CounterHistory(registry)
+        self.holder = holder or alerter_id()
+        self.lease_ttl = lease_ttl
+        self.endpoints = list(dict.fromkeys(r.endpoint for r in self.rules))
+        self.held: set[str] = set()  # endpoints whose lease this alerter holds
+        self._renewed = -float("inf")  # monotonic time of the last lease renewal
 
     def tick(self, now: datetime | None = None) -> list[Outcome]:
-        """Evaluate every rule once; a rule that fails to evaluate is logged and skipped."""
+        """Evaluate every rule once, leases or not; a rule that fails to evaluate is
+        logged and skipped."""
+        return self._tick(now, leased=False)
+
+    def poll(self, now: datetime | None = None) -> list[Outcome]:
+        """Renew the leases, then evaluate the rules of the endpoints held (none while
+        other evaluators hold them all)."""
+        return self._tick(now, leased=True) if self.lead() else []
+
+    def run(self, stop: threading.Event) -> None:
+        """Until ``stop`` is set: renew the leases a few times per ttl, evaluate the held
+        endpoints' rules every ``interval`` seconds; then give the leases up."""
+        pause = min(self.interval, self.lease_ttl / 3)
+        due = 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    if self.lead() and time.monotonic() >= due:
+                        due = time.monotonic() + self.interval
+                        self._tick(None, leased=True)
+                except Exception:  # keep watching: one bad tick must not end monitoring
+                    log.exception("alert evaluation failed")
+                stop.wait(pause)
+        finally:
+            self.release()
+
+    # -- leases ---------------------------------------------------------------------------
+
+    def lead(self) -> set[str]:
+        """Take or renew the lease of every endpoint with rules; the endpoints held."""
+        held = set()
+        for endpoint in self.endpoints:
+            try:
+                if self.registry.records.acquire_lease(lease_name(endpoint), self.holder,
+                                                       self.lease_ttl):
+                    held.add(endpoint)
+            except ModelportError as exc:  # database unreachable: evaluate nothing
+                (log.warning if endpoint in self.held else log.debug)(
+                    "alert lease of %s not renewed: %s", endpoint, exc)
+        for endpoint in sorted(held ^ self.held):
+            log.info("%s %s the alert lease of %s", self.holder,
+                     "took" if endpoint in held else "lost", endpoint)
+        self.held, self._renewed = held, time.monotonic()
+        return held
+
+    def release(self) -> None:
+        """Give the leases up (clean shutdown), so another evaluator takes over at once."""
+        for endpoint in sorted(self.held):
+            try:
+                self.registry.records.release_lease(lease_name(endpoint), self.holder)
+            except ModelportError as exc:
+                log.warning("could not release the alert lease of %s: %s", endpoint, exc)
+        self.held = set()
+
+    def _tick(self, now: datetime | None, *, leased: bool) -> list[Outcome]:
         now = now or datetime.now(UTC)
         sources = Sources(self.registry, self.root, self.history, now)
         out = []
         for rule in self.rules:
+            if leased:
+                # A slow tick (drift over a large log) must not outlast the leases.
+                if time.monotonic() - self._renewed > self.lease_ttl / 3:
+                    self.lead()
+                if rule.endpoint not in self.held:
+                    continue
             try:
                 out.append(self._evaluate(rule, sources, now))
             except ModelportError as exc:
                 log.warning("alert %s/%s not evaluated: %s", rule.endpoint, rule.name, exc)
         sources.record_snapshots()
         return out
-
-    def run(self, stop: threading.Event) -> None:
-        """Tick every ``interval`` seconds until ``stop`` is set."""
-        while not stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # keep watching: one bad tick must not end monitoring
-                log.exception("alert evaluation failed")
-            stop.wait(self.interval)
 
     # -- one rule -------------------------------------------------------------------------
 
@@ -159,4 +247,5 @@ def _message(rule: Rule, value: Value) -> str:
     return f"{text}; {value.note}" if value.note else text
 
 
-__all__ = ["DEFAULT_INTERVAL", "Action", "Alerter", "Outcome"]
+__all__ = ["DEFAULT_INTERVAL", "DEFAULT_LEASE_TTL", "Action", "Alerter", "Outcome",
+           "alerter_id", "lease_name"]

@@ -7,12 +7,14 @@
   predictions in the window compared with its reference profile (``drift.compare``);
 - traffic (``error_rate``, ``p99_latency_ms``, ...): the registry's cumulative traffic
   counters, summed over servers and versions. A window is "counters now minus
-  counters at its start"; the counters at its start are the snapshots this process
-  took on earlier ticks (``CounterHistory``). Until the process has watched for a
-  whole window, the oldest snapshot is used (the value covers less than the window,
-  and says so); a first evaluation has no earlier snapshot and counts everything the
-  servers counted since they started. Counters (not the prediction log) are used
-  because they count every request, failed ones included, whatever the sampling.
+  counters at its start"; the counters at its start are the snapshots taken on
+  earlier ticks (``CounterHistory``, kept in the registry for two days, so a restarted
+  evaluator, or another one taking over, goes on with the same windows). Until
+  snapshots cover a whole window, the oldest one is used (the value covers less than
+  the window, and says so); a first evaluation has no earlier snapshot and counts
+  everything the servers counted since they started. Counters (not the prediction
+  log) are used because they count every request, failed ones included, whatever the
+  sampling.
 
 A value of ``None`` means no data (no labels yet, an empty window): it neither fires
 nor resolves an alert.
@@ -21,7 +23,7 @@ nor resolves an alert.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,25 +44,27 @@ class Value:
     note: str = ""
 
 
-@dataclass
 class CounterHistory:
-    """Snapshots of each endpoint's fleet counters, to difference windows against."""
+    """Snapshots of each endpoint's fleet counters, to difference windows against; kept
+    in the registry (``AlertStore.record_counters``) for ``MAX_SNAPSHOT_AGE``."""
 
-    snapshots: dict[str, list[tuple[datetime, VersionStats]]] = field(default_factory=dict)
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
 
     def add(self, endpoint: str, now: datetime, total: VersionStats) -> None:
-        """Remember the counters at ``now`` (old snapshots are forgotten)."""
-        kept = [(t, s) for t, s in self.snapshots.get(endpoint, [])
-                if now - t <= MAX_SNAPSHOT_AGE]
-        self.snapshots[endpoint] = [*kept, (now, total)]
+        """Remember the counters at ``now`` (snapshots older than two days are forgotten)."""
+        # Alerts never read the output histogram; up to 256 keys a row, every tick for
+        # two days, it would be most of the table.
+        kept = replace(total, outputs={})
+        self.registry.alerts.record_counters(endpoint, now, kept.to_dict(),
+                                             keep=MAX_SNAPSHOT_AGE)
 
     def at(self, endpoint: str, start: datetime) -> tuple[datetime, VersionStats] | None:
         """The newest snapshot taken at or before ``start``, else the oldest one."""
-        snaps = self.snapshots.get(endpoint, [])
-        before = [(t, s) for t, s in snaps if t <= start]
-        if before:
-            return before[-1]
-        return snaps[0] if snaps else None
+        found = self.registry.alerts.counters_at(endpoint, start)
+        if found is None:
+            return None
+        return found[0], VersionStats.from_dict(found[1])
 
 
 class Sources:

@@ -226,27 +226,51 @@ def _label_tables(batch: list[tuple[str, float, list[Label], int]]
     return out
 
 
+LABEL_COUNTERS = ("written", "dropped", "failed")
+
+
 class LabelLog:
     """Buffered label writer for a server: ``offer`` never blocks; a full buffer is an
     OverloadedError (503, the client retries) rather than a lost label."""
 
     def __init__(self, root: str | Path, *, worker_id: str = "feedback",
                  max_queue_rows: int = 100_000, flush_seconds: float = 1.0) -> None:
-        self.written = self.failed = 0
+        # Per endpoint, in labels: written / failed by the writer thread, dropped (refused,
+        # buffer full) by the offering one; each key has one writer thread.
+        self._counts: dict[str, dict[str, int]] = {}
         self._writer = BackgroundWriter(
             root, LABELS, worker_id, _label_tables,
             WriterConfig(max_queue_rows, max_queue_rows, flush_seconds),
             on_written=self._count)
 
-    def _count(self, _endpoint: str, rows: int, ok: bool) -> None:
-        if ok:
-            self.written += rows
-        else:
-            self.failed += rows
+    def _counter(self, endpoint: str) -> dict[str, int]:
+        found = self._counts.get(endpoint)
+        if found is None:
+            found = self._counts.setdefault(endpoint, dict.fromkeys(LABEL_COUNTERS, 0))
+        return found
+
+    def _count(self, endpoint: str, rows: int, ok: bool) -> None:
+        self._counter(endpoint)["written" if ok else "failed"] += rows
+
+    @property
+    def written(self) -> int:
+        """Labels written, over every endpoint."""
+        return sum(c["written"] for c in list(self._counts.values()))
+
+    @property
+    def failed(self) -> int:
+        """Labels that failed to be written (disk errors), over every endpoint."""
+        return sum(c["failed"] for c in list(self._counts.values()))
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per endpoint, in labels: ``written``, ``dropped`` (buffer full: answered 503)
+        and ``failed`` (write error)."""
+        return {name: dict(c) for name, c in list(self._counts.items())}
 
     def offer(self, endpoint: str, labels: list[Label]) -> None:
         """Buffer ``labels`` (already parsed) of ``endpoint`` for the writer thread."""
         if not self._writer.put((endpoint, time.time(), labels, len(labels)), len(labels)):
+            self._counter(endpoint)["dropped"] += len(labels)
             raise OverloadedError("the label buffer is full; retry later", retry_after=1.0)
 
     def flush(self, timeout: float = 30.0) -> bool:
@@ -258,5 +282,5 @@ class LabelLog:
         return self._writer.close(timeout)
 
 
-__all__ = ["MAX_FEEDBACK_ITEMS", "Label", "LabelLog", "label_table", "parse_feedback",
-           "read_label_file", "record_labels", "to_label"]
+__all__ = ["LABEL_COUNTERS", "MAX_FEEDBACK_ITEMS", "Label", "LabelLog", "label_table",
+           "parse_feedback", "read_label_file", "record_labels", "to_label"]

@@ -3,24 +3,30 @@
 The database guarantees at most one open alert per endpoint and rule (a partial unique
 index), so two evaluators racing on one rule cannot both open it; the loser sees a
 ConflictError and re-reads the row.
+
+Beside the alerts, the evaluator's counter snapshots: the fleet's cumulative traffic
+counters per endpoint at each evaluation (as JSON; their layout belongs to
+``modelport.registry.traffic``), which its windows are differenced against. Stored
+here rather than in memory, a window survives a restart and a takeover.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
 from modelport.errors import ConflictError, InvalidInputError, NotFoundError
-from modelport.registry.schema import alerts
+from modelport.registry.schema import alerts, counter_snapshots
 from modelport.registry.store import SqlRegistryStore
 from modelport.registry.times import as_utc
 from modelport.uri import validate_name
 
 STATES = ("pending", "firing", "resolved")
+SNAPSHOT_KEEP = timedelta(days=2)
 _CHANGEABLE = {"state", "value", "message", "action", "fired_at", "resolved_at",
                "last_evaluated_at"}
 
@@ -132,4 +138,39 @@ class AlertStore:
             return [_alert(r) for r in conn.execute(q).mappings()]
 
 
-__all__ = ["STATES", "Alert", "AlertStore"]
+    # -- counter snapshots --------------------------------------------------------------
+
+    def record_counters(self, endpoint: str, taken_at: datetime, stats: dict[str, Any], *,
+                        keep: timedelta = SNAPSHOT_KEEP) -> None:
+        """Store ``endpoint``'s counters as seen at ``taken_at``, and forget its snapshots
+        taken more than ``keep`` before that (in the same transaction)."""
+        validate_name(endpoint, "endpoint name")
+        at = _utc(taken_at)
+        t = counter_snapshots
+        with self.store.writing() as conn:
+            conn.execute(sa.insert(t).values(endpoint=endpoint, taken_at=at, stats=stats))
+            conn.execute(sa.delete(t).where(t.c.endpoint == endpoint,
+                                            t.c.taken_at < at - keep))
+
+    def counters_at(self, endpoint: str, at: datetime) -> tuple[datetime, dict[str, Any]] | None:
+        """The newest snapshot of ``endpoint`` taken at or before ``at``, else its oldest
+        one (a window longer than what was watched); None when there is none."""
+        t = counter_snapshots
+        base = sa.select(t.c.taken_at, t.c.stats).where(t.c.endpoint == endpoint).limit(1)
+        with self.store.reading() as conn:
+            row = conn.execute(base.where(t.c.taken_at <= _utc(at))
+                               .order_by(t.c.taken_at.desc(), t.c.id.desc())).first()
+            if row is None:
+                row = conn.execute(base.order_by(t.c.taken_at, t.c.id)).first()
+        if row is None:
+            return None
+        return as_utc(row.taken_at), dict(row.stats)  # type: ignore[return-value]
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite keeps the wall-clock digits and drops the offset: store UTC only, so that
+    # comparing the stored text compares the instants.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+__all__ = ["SNAPSHOT_KEEP", "STATES", "Alert", "AlertStore"]

@@ -250,3 +250,16 @@ alerts = sa.Table(
     ),
     sa.Index("ix_alerts_endpoint", "endpoint", "id"),
 )
+
+# The fleet's traffic counters per endpoint as the alert evaluator saw them (the JSON of
+# ``registry.traffic.VersionStats``): its windows are "now minus the snapshot at the
+# window's start", so they must outlive the process that took them.
+counter_snapshots = sa.Table(
+    "counter_snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("endpoint", sa.String(128), nullable=False),
+    sa.Column("taken_at", UTCDateTime, nullable=False),
+    sa.Column("stats", JSONType(), nullable=False),
+    sa.Index("ix_counter_snapshots_endpoint", "endpoint", "taken_at"),
+)

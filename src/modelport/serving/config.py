@@ -7,6 +7,8 @@
         trusted: false                  # pickle / PythonModel need true
         batching: {max_batch_size: 64, max_latency_ms: 5, max_queue_rows: 4096}
         monitoring: {sample_rate: 1.0}  # share of requests in the prediction log
+        alerts:                         # rules of the endpoint "iris" (monitoring.rules)
+          - {name: errors, expr: error_rate > 1% over 10m, action: rollback}
       - uri: fraud/7
         name: fraud-v7
     limits: {max_body_bytes: 16777216, max_rows: 100000, request_timeout: 30}
@@ -14,6 +16,7 @@
     deployment_poll_interval: 0.2    # seconds between desired-state (deployment) polls
     monitoring: {enabled: true, root: null, interval: 60}  # prediction log, labels, gauges
     dashboard: {enabled: true, refresh_seconds: 2}          # /dashboard, chart sampling
+    alerting: {enabled: true, interval: 30, lease_ttl: 15}  # the alert evaluator
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modelport.errors import ConfigurationError
+from modelport.errors import ConfigurationError, InvalidInputError
+from modelport.monitoring.rules import Rule, parse_rule
 from modelport.serving.app import Limits
 from modelport.serving.deployment import BatchingConfig
 from modelport.serving.repository import Endpoint
@@ -55,6 +59,9 @@ class ModelSpec(_Strict):
     trusted: bool = False
     batching: BatchingSpec = BatchingSpec()
     monitoring: ModelMonitoringSpec = ModelMonitoringSpec()
+    # Rule mappings as in alerts.yaml; items stay raw here (parse_rule checks them and
+    # says which one is wrong) so the spec still travels to the workers as JSON.
+    alerts: list[Any] = Field(default_factory=list)
 
 
 class MonitoringSpec(_Strict):
@@ -73,6 +80,12 @@ class DashboardSpec(_Strict):
 
     enabled: bool = True
     refresh_seconds: float = Field(default=2.0, ge=0.5, le=3600)  # chart sampling period
+class AlertingSpec(_Strict):
+    """The alert evaluator ``modelport serve`` runs beside the server."""
+
+    enabled: bool = True
+    interval: float = Field(default=30.0, ge=1, le=86_400)  # seconds between evaluations
+    lease_ttl: float = Field(default=15.0, ge=1, le=3600)  # seconds a dead one blocks others
 
 
 class LimitsSpec(_Strict):
@@ -94,6 +107,7 @@ class ServeSpec(_Strict):
     database_url: str | None = None
     monitoring: MonitoringSpec = MonitoringSpec()
     dashboard: DashboardSpec = DashboardSpec()
+    alerting: AlertingSpec = AlertingSpec()
 
     def endpoints(self) -> list[Endpoint]:
         """The repository's endpoints (URIs and names validated here)."""
@@ -107,6 +121,27 @@ class ServeSpec(_Strict):
         """The prediction log's sampling rate per endpoint name."""
         return {e.name: m.monitoring.sample_rate for e, m in zip(self.endpoints(), self.models,
                                                                    strict=True)}
+
+    def alert_rules(self) -> list[Rule]:
+        """Every model's alert rules, on its served name (ConfigurationError naming
+        ``models[i].alerts[j]`` for a bad one)."""
+        rules: list[Rule] = []
+        seen: set[tuple[str, str]] = set()
+        for i, (endpoint, model) in enumerate(zip(self.endpoints(), self.models,
+                                                  strict=True)):
+            for j, item in enumerate(model.alerts):
+                where = f"models[{i}].alerts[{j}]"
+                try:
+                    rule = parse_rule(endpoint.name, item, where)
+                except InvalidInputError as exc:
+                    raise ConfigurationError(f"invalid serve configuration at {exc}") from None
+                if (rule.endpoint, rule.name) in seen:
+                    raise ConfigurationError(
+                        f"invalid serve configuration at {where}: endpoint "
+                        f"{rule.endpoint!r} already has an alert rule named {rule.name!r}")
+                seen.add((rule.endpoint, rule.name))
+                rules.append(rule)
+        return rules
 
     def limits_value(self) -> Limits:
         """The app's limits."""
@@ -141,4 +176,5 @@ def load_spec(path: Path | None, uris: list[str], *, trusted: bool = False,
     if not spec.models:
         raise ConfigurationError("no model to serve: give MODEL_URI arguments or --config")
     spec.endpoints()  # validates URIs and names now, not at the first request
+    spec.alert_rules()  # and every alert rule, before anything starts
     return spec

@@ -84,6 +84,16 @@ class ServerMetrics:
             "modelport_feedback_labels", "Labels accepted by the feedback route.",
             ("model",), registry=reg,
         )
+        self.label_log_rows = Counter(
+            "modelport_label_log_rows", "Label log rows by outcome: written, dropped "
+            "(buffer full, answered 503), failed (write error).",
+            ("model", "outcome"), registry=reg,
+        )
+        self.realized_labels = Gauge(
+            "modelport_realized_labels", "Labels received for the last hour's predictions "
+            "by kind: received, unknown (no logged prediction has the id), duplicate.",
+            ("model", "kind"), registry=reg, multiprocess_mode="livemax",
+        )
         self.realized = Gauge(
             "modelport_realized_metric", "Realized metric of the last hour's labelled "
             "predictions.", ("model", "version", "metric"), registry=reg,

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.monitoring.drift import DriftReport, compare
-from modelport.monitoring.labels import LabelLog
+from modelport.monitoring.labels import LABEL_COUNTERS, LabelLog
 from modelport.monitoring.layout import cleanup
 from modelport.monitoring.predlog import COUNTERS, PredictionLog
 from modelport.monitoring.profile import ReferenceProfile
@@ -81,20 +81,28 @@ class Monitoring:
         self.max_rows = max_rows
         self.retention_days = retention_days  # 0: keep everything
         self.failures = 0  # gauge updates that failed (logged, retried next period)
-        self._exported: dict[tuple[str, str], int] = {}
+        self._exported: dict[tuple[str, str, str], int] = {}  # (log, endpoint, outcome)
 
     # -- prediction log counters ----------------------------------------------------------
 
     def sync(self, metrics: ServerMetrics) -> None:
-        """Bring the exported counters up to the log's (adds the difference)."""
-        for endpoint, counts in self.predictions.stats().items():
-            for outcome in COUNTERS:
-                key = (endpoint, outcome)
+        """Bring the exported counters up to the logs' (adds the difference)."""
+        self._sync("predictions", metrics.predlog_rows, self.predictions.stats(), COUNTERS,
+                   metrics)
+        if self.labels is not None:
+            self._sync("labels", metrics.label_log_rows, self.labels.stats(), LABEL_COUNTERS,
+                       metrics)
+        metrics.predlog_queued.set(self.predictions.queued_rows)
+
+    def _sync(self, log_name: str, counter: Any, stats: dict[str, dict[str, int]],
+              outcomes: tuple[str, ...], metrics: ServerMetrics) -> None:
+        for endpoint, counts in stats.items():
+            for outcome in outcomes:
+                key = (log_name, endpoint, outcome)
                 delta = counts[outcome] - self._exported.get(key, 0)
                 if delta > 0:
-                    metrics.child(metrics.predlog_rows, endpoint, outcome).inc(delta)
+                    metrics.child(counter, endpoint, outcome).inc(delta)
                     self._exported[key] = counts[outcome]
-        metrics.predlog_queued.set(self.predictions.queued_rows)
 
     # -- realized metrics and drift --------------------------------------------------------
 
@@ -135,10 +143,15 @@ class Monitoring:
     def export(metrics: ServerMetrics, observed: list[Observation]) -> None:
         """Set the realized-metric and drift gauges (endpoints observed are replaced)."""
         metrics.realized.clear()
+        metrics.realized_labels.clear()
         metrics.drift_score.clear()
         metrics.drift_detected.clear()
         for seen in observed:
             if seen.realized is not None:
+                r = seen.realized
+                for kind, count in (("received", r.labels), ("unknown", r.unknown),
+                                    ("duplicate", r.duplicates)):
+                    metrics.realized_labels.labels(seen.endpoint, kind).set(count)
                 for vm in seen.realized.versions:
                     for name, value in vm.metrics.items():
                         if value is not None:
