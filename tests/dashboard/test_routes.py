@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -33,7 +34,11 @@ def client(sqlite_registry: Registry, tmp_path: Path) -> Iterator[Client]:
 
 
 class Client:
-    """A synchronous ``get`` over httpx's ASGI transport (the handlers are async)."""
+    """A synchronous ``get`` over httpx's ASGI transport (the handlers are async).
+
+    Each call runs its own event loop on a fresh thread: the session's Playwright
+    browser keeps a loop running on the main thread.
+    """
 
     def __init__(self, app: Starlette) -> None:
         self.transport = httpx.ASGITransport(app=app)
@@ -43,7 +48,8 @@ class Client:
             async with httpx.AsyncClient(transport=self.transport, base_url="http://d") as c:
                 return await c.get(url)
 
-        return asyncio.run(go())
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, go()).result()
 
 
 def test_overview_lists_served_and_deployed_endpoints(client: Client) -> None:

@@ -647,7 +647,7 @@ def test_demo(demo_process: dict[str, Any]) -> None:
         # report and the dashboard saw the drifted traffic.
         firing = {a.rule for a in reg.alerts.list("iris", state="firing")}
         assert "petal-length-drift" in firing, stdout
-    assert "2,000 drifted rows scored; 2,000 labels posted" in stdout
+    assert "6,000 drifted rows scored; 6,000 labels posted" in stdout
     assert "firing: " in stdout and "/dashboard" in stdout
     html = (demo_process["work"] / "iris_report.html").read_text()
     assert "petal_length" in html

@@ -21,7 +21,7 @@ from modelport.client import Registry
 
 DRIFTED = "petal_length"
 SHIFT_CM = 3.0
-REQUESTS, ROWS = 40, 50  # drifted rows: 2,000, enough to dwarf the rollouts' traffic
+REQUESTS, ROWS = 60, 100  # drifted rows: 6,000, about half the stable window
 ALERT_RULE = "petal-length-drift"
 
 
