@@ -5,7 +5,8 @@ appends a ``DeploymentEvent`` holding the resulting state, who made it, why and 
 metrics that decided it. A rollout's move (next step, promotion, rollback) changes the
 rollout and the deployment in that same transaction, so a controller that dies between
 two moves leaves nothing half done. The database itself refuses a second active
-rollout on one endpoint (a partial unique index).
+rollout on one endpoint (a partial unique index). Every change also appends an audit
+record (``registry.audit``) with the state before and after, in the same transaction.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Every write is one transaction. Version numbers come from a per-model counter bumped
 inside the registering transaction (an ``UPDATE ... RETURNING`` that locks the model's
 row on PostgreSQL and runs under SQLite's write lock), so concurrent registrations get
-distinct, gapless numbers, and a failed registration gives its number back.
+distinct, gapless numbers, and a failed registration gives its number back. Each
+write appends its audit record (``registry.audit``) in that same transaction.
 """
 
 from __future__ import annotations
