@@ -37,6 +37,7 @@ from modelport.uri import ModelURI, parse_uri, validate_name
 if TYPE_CHECKING:
     from modelport.monitoring.profile import ReferenceProfile
     from modelport.registry.alerts import AlertStore
+    from modelport.registry.audit import AuditStore
     from modelport.registry.deployments import DeploymentStore
     from modelport.registry.records import RecordStore
 
@@ -147,6 +148,13 @@ class Registry:
         from modelport.registry.alerts import AlertStore
 
         return AlertStore(self._sql_store())
+
+    @functools.cached_property
+    def audit(self) -> AuditStore:
+        """The hash-chained record of every mutation: list, verify, what served when."""
+        from modelport.registry.audit import AuditStore
+
+        return AuditStore(self._sql_store())
 
     def _sql_store(self) -> SqlRegistryStore:
         if not isinstance(self.store, SqlRegistryStore):

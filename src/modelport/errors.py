@@ -22,6 +22,8 @@ builtin exception is ever mapped to a status by accident::
     ├── ConflictError                   409  exit 4
     │   └── GateFailedError                  exit 10 (a quality gate refused the version)
     ├── ArtifactIntegrityError          500  exit 5  (stored bytes differ from their digest)
+    ├── AuditChainError                 500  exit 12 (an audit record was edited, deleted
+    │                                                 or reordered)
     ├── UntrustedModelError             403  exit 6  (pickle, custom code, untrusted skops types)
     ├── DatabaseSchemaError             500  exit 7  (database newer than this code)
     ├── ConfigurationError              500  exit 7
@@ -140,6 +142,14 @@ class ArtifactIntegrityError(ModelportError):
     exit_code = 5
 
 
+class AuditChainError(ModelportError):
+    """The audit log's hash chain is broken: a record was edited, deleted or reordered,
+    or its head row is gone."""
+
+    http_status = 500
+    exit_code = 12
+
+
 class UntrustedModelError(ModelportError):
     """Loading would run code or types that nobody declared trusted."""
 
@@ -210,6 +220,7 @@ __all__ = [
     "AliasNotFoundError",
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
+    "AuditChainError",
     "ConfigurationError",
     "ConflictError",
     "DatabaseSchemaError",

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from modelport import __version__
+from modelport.cli import audit as audit_cli
 from modelport.cli import db as db_cli
 from modelport.cli import models as models_cli
 from modelport.cli import monitor as monitor_cli
@@ -39,6 +40,9 @@ app.add_typer(pipeline_cli.app, name="pipeline",
               help="Run modelport.yaml pipelines and read their recorded runs.")
 app.add_typer(monitor_cli.app, name="monitor",
               help="Watch deployed models: realized metrics, prediction-log retention.")
+app.add_typer(audit_cli.app, name="audit",
+              help="The tamper-evident record of every change: list, verify, what served "
+                   "when.")
 app.command("init")(pipeline_cli.init)
 app.command()(predict)
 app.command()(demo)

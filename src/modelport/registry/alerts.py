@@ -20,13 +20,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
 from modelport.errors import ConflictError, InvalidInputError, NotFoundError
-from modelport.registry.schema import alerts, counter_snapshots
+from modelport.registry import audit
+from modelport.registry.schema import alerts, counter_snapshots, deployments
 from modelport.registry.store import SqlRegistryStore
 from modelport.registry.times import as_utc
 from modelport.uri import validate_name
 
 STATES = ("pending", "firing", "resolved")
 SNAPSHOT_KEEP = timedelta(days=2)
+ALERTS_ACTOR = "modelport-alerts"  # who an alert's action is recorded as
 _CHANGEABLE = {"state", "value", "message", "action", "fired_at", "resolved_at",
                "last_evaluated_at"}
 
@@ -102,7 +104,11 @@ class AlertStore:
         return Alert(id=new_id, **values)  # type: ignore[arg-type]
 
     def update(self, alert_id: int, **changes: Any) -> Alert:
-        """Change an alert's state, value, message, action or times; returns it."""
+        """Change an alert's state, value, message, action or times; returns it.
+
+        Setting ``action`` (what the alert did: aborted a rollout, rolled back) is
+        audited, as done by ``modelport-alerts``.
+        """
         bad = set(changes) - _CHANGEABLE
         if bad:
             raise InvalidInputError(f"cannot change {', '.join(sorted(bad))} of an alert")
@@ -113,9 +119,20 @@ class AlertStore:
                                 .values(**changes)).rowcount
             row = conn.execute(sa.select(alerts).where(alerts.c.id == alert_id)
                                ).mappings().first()
-        if not done or row is None:
-            raise NotFoundError(f"no alert #{alert_id}")
+            if not done or row is None:
+                raise NotFoundError(f"no alert #{alert_id}")
+            if changes.get("action"):
+                self._audit_action(conn, _alert(row))
         return _alert(row)
+
+    @staticmethod
+    def _audit_action(conn: sa.Connection, alert: Alert) -> None:
+        model = conn.execute(sa.select(deployments.c.model_name).where(
+            deployments.c.name == alert.endpoint)).scalar()
+        audit.append(conn, actor=ALERTS_ACTOR, action=audit.ALERT_ACTION, target=alert.endpoint,
+                     model=model, after={"alert_id": alert.id, "rule": alert.rule,
+                                         "state": alert.state, "action": alert.action},
+                     reason=alert.message)
 
     def discard(self, alert_id: int) -> None:
         """Forget a pending alert whose condition stopped before it fired."""

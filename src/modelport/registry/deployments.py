@@ -5,7 +5,8 @@ appends a ``DeploymentEvent`` holding the resulting state, who made it, why and 
 metrics that decided it. A rollout's move (next step, promotion, rollback) changes the
 rollout and the deployment in that same transaction, so a controller that dies between
 two moves leaves nothing half done. The database itself refuses a second active
-rollout on one endpoint (a partial unique index).
+rollout on one endpoint (a partial unique index). Every change also appends an audit
+record (``registry.audit``) with the state before and after, in the same transaction.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from modelport.errors import (
     InvalidInputError,
     RolloutNotFoundError,
 )
+from modelport.registry import audit
 from modelport.registry.entities import (
     Deployment,
     DeploymentEvent,
@@ -43,6 +45,13 @@ ROLLOUT_FIELDS = ("step_index", "step_started_at", "baseline", "status", "reason
 ACTIVE = (RolloutStatus.RUNNING.value, RolloutStatus.PAUSED.value)
 
 
+def _audit_state(dep: Deployment, rollout: Rollout | None = None) -> dict[str, Any]:
+    """A deployment's state as its audit records hold it (with its rollout's, if any)."""
+    out: dict[str, Any] = {**dep.state(), "model": dep.model_name, "alias": dep.alias}
+    if rollout is not None:
+        out["rollout"] = {"id": rollout.id, "status": rollout.status.value,
+                          "step_index": rollout.step_index, "strategy": rollout.strategy}
+    return out
 
 
 def _deployment(r: RowMapping) -> Deployment:
@@ -142,6 +151,9 @@ class DeploymentStore:
             raise ConflictError(f"deployment {name!r} already exists") from None
         dep = self._row(conn, name)
         self._append(conn, dep, "created", actor, reason, {}, None, now)
+        audit.append(conn, actor=actor, action=audit.DEPLOYMENT_CREATE, target=name,
+                     model=model_name, after={**_audit_state(dep), "kind": "created"},
+                     reason=reason)
         return dep
 
     def update(self, name: str, actor: str, kind: str, *, reason: str = "",
@@ -158,7 +170,8 @@ class DeploymentStore:
 
     def _update_in(self, conn: Connection, name: str, actor: str, kind: str, reason: str,
                    metrics: dict[str, Any], rollout_id: int | None,
-                   changes: dict[str, Any]) -> Deployment:
+                   changes: dict[str, Any],
+                   rollout: tuple[Rollout | None, Rollout] | None = None) -> Deployment:
         unknown = set(changes) - set(DEPLOYMENT_FIELDS)
         if unknown:
             raise InvalidInputError(f"unknown deployment fields: {sorted(unknown)}")
@@ -178,6 +191,10 @@ class DeploymentStore:
             self.store.set_alias_in(conn, after.model_name, after.alias, after.stable, actor,
                                     f"{kind}: {reason}" if reason else kind)
         self._append(conn, after, kind, actor, reason, metrics, rollout_id, now)
+        r_before, r_after = rollout if rollout is not None else (None, None)
+        audit.append(conn, actor=actor, action=audit.deployment_action(kind), target=name,
+                     model=after.model_name, before=_audit_state(before, r_before),
+                     after={**_audit_state(after, r_after), "kind": kind}, reason=reason)
         return after
 
     def record(self, name: str, kind: str, actor: str, *, reason: str = "",
@@ -279,7 +296,8 @@ class DeploymentStore:
             dep = self._update_in(conn, deployment, actor, "rollout_started",
                                   reason or f"{strategy} of {model_name}/{candidate}", {},
                                   rollout_id, {"candidate": candidate, "mode": mode,
-                                               "weight": 0.0, "sticky": sticky})
+                                               "weight": 0.0, "sticky": sticky},
+                                  (None, self._rollout_row(conn, rollout_id)))
             return self._rollout_row(conn, rollout_id), dep
 
     def rollout(self, rollout_id: int) -> Rollout:
@@ -331,9 +349,11 @@ class DeploymentStore:
             now = utcnow()
             conn.execute(sa.update(rollouts).where(rollouts.c.id == rollout_id)
                          .values(**changes, updated_at=now))
+            moved = self._rollout_row(conn, rollout_id)
             dep = self._update_in(conn, current.deployment, actor, kind, reason,
-                                  metrics or {}, rollout_id, dict(deployment_changes or {}))
-            return self._rollout_row(conn, rollout_id), dep
+                                  metrics or {}, rollout_id, dict(deployment_changes or {}),
+                                  (current, moved))
+            return moved, dep
 
     def _rollout_row(self, conn: Connection, rollout_id: int, *,
                      lock: bool = False) -> Rollout:

@@ -266,3 +266,25 @@ class TrafficReport:
     version: int
     stats: dict[str, Any]
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One mutation as the audit log holds it: who did what to which target, when, why,
+    the state before and after, and the hash that chains it to the record before."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    model: str | None
+    before: Any
+    after: Any
+    reason: str
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO 8601 strings)."""
+        return _dump(self, "at")

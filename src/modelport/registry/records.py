@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 
 from modelport.errors import InvalidInputError, NotFoundError
+from modelport.registry import audit
 from modelport.registry.entities import GateResult, PipelineRun, TrafficReport
 from modelport.registry.schema import gate_results, leases, pipeline_runs, traffic_stats
 from modelport.registry.store import SqlRegistryStore
@@ -59,6 +60,10 @@ class RecordStore:
                 model_name=model_name, version=version, passed=passed, against=against,
                 report=report, created_at=now, created_by=actor,
             ).returning(gate_results.c.id)).scalar_one()
+            # A passed gate is what lets a rollout with --require-gate start.
+            audit.append(conn, actor=actor, action=audit.GATE_RECORD,
+                         target=f"{model_name}/{version}", model=model_name,
+                         after={"gate_id": gate_id, "passed": passed, "against": against})
         return GateResult(gate_id, model_name, version, passed, against, report, now, actor)
 
     def gate_results(self, model_name: str, version: int | None = None) -> list[GateResult]:

@@ -263,3 +263,38 @@ counter_snapshots = sa.Table(
     sa.Column("stats", JSONType(), nullable=False),
     sa.Index("ix_counter_snapshots_endpoint", "endpoint", "taken_at"),
 )
+
+# -- audit log: every mutation, hash-chained ---------------------------------------------
+# ``before``/``after`` are canonical JSON text rather than a JSON column: the hash is over
+# exact bytes, and JSONB would renormalise numbers and spacing on the way back.
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    # Assigned by the appender (head count + 1) under the head row's lock, never by the
+    # database: a sequence would leave gaps on rollback, and a gap means a deleted record.
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.Column("model", sa.String(128), nullable=True),
+    sa.Column("before", sa.Text, nullable=True),
+    sa.Column("after", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_log_model", "model", "seq"),
+    sa.Index("ix_audit_log_target", "target", "seq"),
+)
+
+# One row (id 1): how many records the chain holds and the newest one's hash. Updated in
+# the appending transaction, so deleting the last record (which leaves a valid chain
+# behind it) still disagrees with the head; its row lock serialises appenders.
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)

@@ -3,7 +3,8 @@
 Every write is one transaction. Version numbers come from a per-model counter bumped
 inside the registering transaction (an ``UPDATE ... RETURNING`` that locks the model's
 row on PostgreSQL and runs under SQLite's write lock), so concurrent registrations get
-distinct, gapless numbers, and a failed registration gives its number back.
+distinct, gapless numbers, and a failed registration gives its number back. Each
+write appends its audit record (``registry.audit``) in that same transaction.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from modelport.errors import (
     ModelNotFoundError,
     VersionNotFoundError,
 )
-from modelport.registry import db
+from modelport.registry import audit, db
 from modelport.registry.entities import AliasEvent, ModelVersion, RegisteredModel
 from modelport.registry.schema import alias_events, model_aliases, model_versions
 from modelport.registry.schema import registered_models as models_t
@@ -66,7 +67,8 @@ class RegistryStore(Protocol):
     def delete_version(self, name: str, version: int, actor: str, reason: str = "") -> None: ...
     def delete_model(self, name: str, actor: str, reason: str = "") -> None: ...
     def update_model(
-        self, name: str, description: str | None = None, tags: dict[str, str] | None = None
+        self, name: str, description: str | None = None, tags: dict[str, str] | None = None,
+        *, actor: str = "unknown",
     ) -> RegisteredModel: ...
     def digest_in_use(self, digest: str) -> bool: ...
 
@@ -214,7 +216,8 @@ class SqlRegistryStore:
         ]
 
     def update_model(
-        self, name: str, description: str | None = None, tags: dict[str, str] | None = None
+        self, name: str, description: str | None = None, tags: dict[str, str] | None = None,
+        *, actor: str = "unknown",
     ) -> RegisteredModel:
         """Change a model's description or tags (versions themselves never change)."""
         with self._write() as conn:
@@ -225,6 +228,11 @@ class SqlRegistryStore:
             if tags is not None:
                 values["tags"] = {**(row["tags"] or {}), **tags}
             conn.execute(sa.update(models_t).where(models_t.c.id == row["id"]).values(**values))
+            before = {"description": row["description"], "tags": dict(row["tags"] or {})}
+            after = {"description": values.get("description", before["description"]),
+                     "tags": values.get("tags", before["tags"])}
+            audit.append(conn, actor=actor, action=audit.MODEL_UPDATE, target=name, model=name,
+                         before=before, after=after)
         return self.get_model(name)
 
     # -- versions -----------------------------------------------------------------------
@@ -249,6 +257,11 @@ class SqlRegistryStore:
                     **{k: v for k, v in new.__dict__.items()},
                 )
             )
+            audit.append(conn, actor=new.created_by, action=audit.VERSION_REGISTER,
+                         target=f"{name}/{version}", model=name, after={
+                             "flavor": new.flavor, "artifact_digest": new.artifact_digest,
+                             "artifact_size": new.artifact_size, "metrics": new.metrics,
+                             "tags": new.tags, "description": new.description})
         return ModelVersion(name=name, version=version, created_at=now, **new.__dict__)
 
     def _version_row(
@@ -496,6 +509,13 @@ class SqlRegistryStore:
             )
             .returning(alias_events.c.id)
         ).scalar_one()
+        # Every alias move passes here (set, delete, dropped with its version or model).
+        audit.append(conn, actor=actor,
+                     action=audit.ALIAS_SET if to_version is not None else audit.ALIAS_DELETE,
+                     target=f"{name}@{alias}", model=name,
+                     before=None if from_version is None else {"version": from_version},
+                     after=None if to_version is None else {"version": to_version},
+                     reason=reason)
         return AliasEvent(event_id, name, alias, from_version, to_version, actor, reason, at)
 
     # -- soft delete --------------------------------------------------------------------
@@ -514,6 +534,9 @@ class SqlRegistryStore:
                        model_versions.c.version == version)
                 .values(deleted_at=now)
             )
+            audit.append(conn, actor=actor, action=audit.VERSION_DELETE,
+                         target=f"{name}/{version}", model=name, before={"deleted": False},
+                         after={"deleted": True}, reason=reason)
 
     def delete_model(self, name: str, actor: str, reason: str = "") -> None:
         """Soft-delete a model and all its versions; its aliases are removed (and recorded)."""
@@ -521,6 +544,14 @@ class SqlRegistryStore:
             model = self._model_row(conn, name, lock=True)
             now = utcnow()
             self._drop_aliases(conn, model["id"], name, actor, reason or "model deleted", now)
+            live = list(conn.execute(
+                sa.select(model_versions.c.version)
+                .where(model_versions.c.model_id == model["id"],
+                       model_versions.c.deleted_at.is_(None))
+                .order_by(model_versions.c.version)).scalars())
+            audit.append(conn, actor=actor, action=audit.MODEL_DELETE, target=name, model=name,
+                         before={"deleted": False, "live_versions": live},
+                         after={"deleted": True}, reason=reason)
             conn.execute(
                 sa.update(model_versions)
                 .where(model_versions.c.model_id == model["id"],
