@@ -126,7 +126,8 @@ class Registry:
     ) -> None:
         self.settings = settings or Settings.load(home, database_url, artifacts)
         self.store: RegistryStore = store or SqlRegistryStore.from_url(self.settings.database_url)
-        self.artifacts: ArtifactStore = artifact_store or _artifact_store(self.settings.artifacts)
+        self.artifacts: ArtifactStore = artifact_store or _artifact_store(
+            self.settings.artifacts, self.settings.home)
 
     @functools.cached_property
     def deployments(self) -> DeploymentStore:
@@ -375,11 +376,15 @@ class Registry:
         return TrustPolicy(trusted=trusted, trusted_types=self.settings.trusted_types)
 
 
-def _artifact_store(location: str) -> ArtifactStore:
+def _artifact_store(location: str, home: Path) -> ArtifactStore:
+    if location.startswith("s3://"):
+        from modelport.artifacts.s3 import from_location
+
+        return from_location(location, home)
     if "://" in location and not location.startswith("file://"):
         raise ConfigurationError(
-            f"artifact location {location!r}: only local folders are supported in this release"
-        )
+            f"artifact location {location!r}: use a local folder, file://PATH or "
+            "s3://BUCKET/PREFIX")
     return LocalArtifactStore(location.removeprefix("file://"))
 
 
