@@ -17,6 +17,7 @@ from modelport.cli import models as models_cli
 from modelport.cli import monitor as monitor_cli
 from modelport.cli import pipeline as pipeline_cli
 from modelport.cli import rollout as rollout_cli
+from modelport.cli.convert import convert
 from modelport.cli.demo import demo
 from modelport.cli.gate import gate
 from modelport.cli.output import error
@@ -50,6 +51,7 @@ app.command()(serve)
 app.command()(rollout_cli.rollback)
 app.command()(rollout_cli.controller)
 app.command()(gate)
+app.command()(convert)
 app.command()(monitor_cli.feedback)
 
 _debug = False
