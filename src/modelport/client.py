@@ -37,6 +37,7 @@ from modelport.uri import ModelURI, parse_uri, validate_name
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from modelport.artifacts.s3 import S3ArtifactStore
     from modelport.artifacts.signing import KeySource, PublicKeySource, SigningKey, VerifyKeys
     from modelport.monitoring.profile import ReferenceProfile
     from modelport.registry.alerts import AlertStore
@@ -131,7 +132,8 @@ class Registry:
     ) -> None:
         self.settings = settings or Settings.load(home, database_url, artifacts)
         self.store: RegistryStore = store or SqlRegistryStore.from_url(self.settings.database_url)
-        self.artifacts: ArtifactStore = artifact_store or _artifact_store(self.settings.artifacts)
+        self.artifacts: ArtifactStore = artifact_store or _artifact_store(
+            self.settings.artifacts, self.settings.home)
 
     @functools.cached_property
     def deployments(self) -> DeploymentStore:
@@ -429,17 +431,23 @@ class Registry:
         return TrustPolicy(trusted=trusted, trusted_types=self.settings.trusted_types)
 
 
-def _artifact_store(location: str) -> ArtifactStore:
-    if "://" in location and not location.startswith("file://"):
+def _artifact_store(location: str, home: Path) -> ArtifactStore:
+    raw: LocalArtifactStore | S3ArtifactStore
+    if location.startswith("s3://"):
+        from modelport.artifacts.s3 import from_location
+
+        raw = from_location(location, home)
+    elif "://" in location and not location.startswith("file://"):
         raise ConfigurationError(
-            f"artifact location {location!r}: only local folders are supported in this release"
-        )
-    local = LocalArtifactStore(location.removeprefix("file://"))
+            f"artifact location {location!r}: use a local folder, file://PATH or "
+            "s3://BUCKET/PREFIX")
+    else:
+        raw = LocalArtifactStore(location.removeprefix("file://"))
     if not os.environ.get(ENCRYPTION_KEY_ENV, "").strip():
-        return local
+        return raw
     from modelport.artifacts.encryption import EncryptedArtifactStore, EncryptionKey
 
-    return EncryptedArtifactStore(local, EncryptionKey.from_setting(
+    return EncryptedArtifactStore(raw, EncryptionKey.from_setting(
         os.environ[ENCRYPTION_KEY_ENV]))
 
 

@@ -31,6 +31,7 @@ builtin exception is ever mapped to a status by accident::
     │                                                 step's own exit code wins)
     ├── ModelNotReadyError              503  exit 8  (still loading or warming up)
     ├── OverloadedError                 503  exit 8  (queue full: retry later)
+    ├── StorageUnavailableError         503  exit 8  (the artifact store is unreachable)
     ├── RequestTimeoutError             504  exit 8
     └── ModelExecutionError             500  exit 9  (the model itself failed)
 """
@@ -191,6 +192,13 @@ class ModelNotReadyError(ModelportError):
     exit_code = 8
 
 
+class StorageUnavailableError(ModelportError):
+    """The artifact store (e.g. an S3 endpoint) cannot be reached right now."""
+
+    http_status = 503
+    exit_code = 8
+
+
 class OverloadedError(ModelportError):
     """The model's queue is full; the client should retry after ``retry_after`` seconds."""
 
@@ -240,6 +248,7 @@ __all__ = [
     "RequestTimeoutError",
     "RolloutNotFoundError",
     "SignatureError",
+    "StorageUnavailableError",
     "UnsupportedMediaTypeError",
     "UnsupportedModelError",
     "UntrustedModelError",

@@ -1,8 +1,9 @@
 """Encryption at rest: AES-GCM blobs under plaintext digests, every tampering detected.
 
-The stores are real (files on disk, atomic renames); tampering is done to the files
-themselves. Small chunks (a monkeypatched ``CHUNK_BYTES``) exercise the multi-chunk
-format without writing gigabytes.
+The stores are real (files on disk, atomic renames; an S3 API served by moto on
+loopback); tampering is done to the stored objects themselves. Small chunks (a
+monkeypatched ``CHUNK_BYTES``) exercise the multi-chunk format without writing
+gigabytes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import skops.io as sio
@@ -25,6 +27,8 @@ from modelport.artifacts.store import LocalArtifactStore, MemoryArtifactStore, d
 from modelport.client import Registry
 from modelport.config import Settings
 from modelport.errors import ArtifactIntegrityError, ArtifactNotFoundError, ConfigurationError
+from tests.artifacts.test_s3 import _keys as _s3_keys
+from tests.artifacts.test_s3 import moto, s3  # noqa: F401  (fixtures: moto on loopback)
 
 SECRET = b"TOP-SECRET-WEIGHTS:" + bytes(range(256)) * 40
 
@@ -205,3 +209,29 @@ def test_registry_encrypts_with_the_env_key(home: Path, tmp_path: Path,
     monkeypatch.delenv("MODELPORT_ENCRYPTION_KEY")
     with pytest.raises(ConfigurationError, match="no encryption key is configured"):
         Registry(settings=Settings.load(home)).load_model("m/1")
+
+
+def test_encrypted_blobs_in_an_s3_bucket(s3: Any, tmp_path: Path) -> None:  # noqa: F811
+    """Over the S3 store (moto on loopback): ciphertext in the bucket, nothing in the
+    clear in the local cache, tampering in the bucket detected."""
+    from modelport.artifacts.cache import BlobCache
+    from modelport.artifacts.s3 import S3ArtifactStore
+
+    raw = S3ArtifactStore(f"s3://{s3.bucket}/enc", endpoint_url=s3.url,
+                          cache=BlobCache(tmp_path / "cache", 1 << 20))
+    store = EncryptedArtifactStore(raw, _key())
+    digest = store.put(SECRET)
+    assert digest == digest_bytes(SECRET) and store.put(SECRET) == digest
+    [key] = _s3_keys(s3)
+    body = s3.client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
+    assert body.startswith(b"MPENC") and SECRET[:19] not in body
+    assert store.get(digest) == SECRET
+    cached = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert all(SECRET[:19] not in p.read_bytes() for p in cached)
+    with pytest.raises(ConfigurationError, match="not the configured key"):
+        EncryptedArtifactStore(raw, _key()).get(digest)
+    flipped = bytearray(body)
+    flipped[-3] ^= 0x01
+    s3.client.put_object(Bucket=s3.bucket, Key=key, Body=bytes(flipped))
+    with pytest.raises(ArtifactIntegrityError, match="fails decryption"):
+        store.get(digest)

@@ -212,6 +212,9 @@ def create_app(repository: ModelRepository, *, limits: Limits | None = None,
 
     app = Starlette(routes=[*_routes(server), *routes], lifespan=lifespan,
                     exception_handlers={404: not_found, 405: not_found})
+    # No 307 to the path without its trailing slash: a hostile name ("../") must get its
+    # 400/404, not a redirect that echoes it back.
+    app.router.redirect_slashes = False
 
     def direct(scope: Scope, receive: Receive, state: dict[str, Any]) -> Awaitable[Reply] | None:
         target = match(scope)
