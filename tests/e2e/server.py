@@ -25,7 +25,8 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
     """Environment for a server against ``home`` (nothing inherited leaks in)."""
     env = {**os.environ, "MODELPORT_HOME": str(home), "MODELPORT_USER": "tester"}
     for key in ("MODELPORT_DATABASE_URL", "MODELPORT_ARTIFACTS", "MODELPORT_TRUSTED_TYPES",
-                "PROMETHEUS_MULTIPROC_DIR"):
+                "PROMETHEUS_MULTIPROC_DIR", "MODELPORT_SIGNING_KEY", "MODELPORT_VERIFY_KEYS",
+                "MODELPORT_ENCRYPTION_KEY"):
         env.pop(key, None)
     env.update(extra)
     return env

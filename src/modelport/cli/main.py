@@ -13,6 +13,7 @@ import typer
 from modelport import __version__
 from modelport.cli import audit as audit_cli
 from modelport.cli import db as db_cli
+from modelport.cli import keys as keys_cli
 from modelport.cli import models as models_cli
 from modelport.cli import monitor as monitor_cli
 from modelport.cli import pipeline as pipeline_cli
@@ -44,6 +45,8 @@ app.add_typer(monitor_cli.app, name="monitor",
 app.add_typer(audit_cli.app, name="audit",
               help="The tamper-evident record of every change: list, verify, what served "
                    "when.")
+app.add_typer(keys_cli.app, name="keys",
+              help="Ed25519 key pairs for signing versions (models sign, verify).")
 app.command("init")(pipeline_cli.init)
 app.command()(predict)
 app.command()(demo)

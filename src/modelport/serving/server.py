@@ -60,7 +60,8 @@ def build_app(spec: ServeSpec, extension: Extension | None = None) -> ASGIApp:
     repository = ModelRepository(registry, spec.endpoints(), ServerMetrics(),
                                  poll_interval=spec.poll_interval,
                                  deployment_poll_interval=spec.deployment_poll_interval,
-                                 server_id=server_id, monitoring=monitoring)
+                                 server_id=server_id, monitoring=monitoring,
+                                 verify_keys=spec.signature_keys())
     routes, background = extension(registry, spec) if extension else ((), ())
     return create_app(repository, limits=spec.limits_value(), routes=routes,
                       background=background)
