@@ -17,6 +17,7 @@ from modelport.cli import models as models_cli
 from modelport.cli import monitor as monitor_cli
 from modelport.cli import pipeline as pipeline_cli
 from modelport.cli import rollout as rollout_cli
+from modelport.cli import tokens as tokens_cli
 from modelport.cli.demo import demo
 from modelport.cli.gate import gate
 from modelport.cli.output import error
@@ -43,6 +44,8 @@ app.add_typer(monitor_cli.app, name="monitor",
 app.add_typer(audit_cli.app, name="audit",
               help="The tamper-evident record of every change: list, verify, what served "
                    "when.")
+app.add_typer(tokens_cli.app, name="tokens",
+              help="API tokens for modelport serve: create (shown once), list, revoke.")
 app.command("init")(pipeline_cli.init)
 app.command()(predict)
 app.command()(demo)
