@@ -65,7 +65,7 @@ def test_only_a_salted_scrypt_hash_is_stored(registry: Registry) -> None:
         _, secret = split_value(issued.value)
         row = stored[issued.token.name]
         assert all(secret not in str(v) for v in row.values())  # no column holds it
-        scheme, n, r, p, salt, digest = row["hash"].split("$")
+        scheme, n, r, p, _salt, _digest = row["hash"].split("$")
         assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1")
         assert check_secret(row["hash"], secret)
         assert not check_secret(row["hash"], secret[:-1] + ("A" if secret[-1] != "A" else "B"))
@@ -83,7 +83,7 @@ def test_only_a_salted_scrypt_hash_is_stored(registry: Registry) -> None:
 ])
 def test_values_that_are_not_tokens_are_refused_alike(registry: Registry, value: str) -> None:
     registry.tokens.create("ci", "reader", actor="alice")
-    with pytest.raises(AuthenticationError, match="^invalid token$"):
+    with pytest.raises(AuthenticationError, match=r"^invalid token$"):
         registry.tokens.verify(value)
 
 
@@ -92,7 +92,7 @@ def test_wrong_secret_and_unknown_id_say_the_same(registry: Registry) -> None:
     lookup, secret = split_value(issued.value)
     for wrong in (f"mp_{lookup}_{secret[:-2]}", f"mp_{lookup}_{secret}x",
                   f"mp_{'0' * 16}_{secret}", f"mp_{lookup}_{secret.upper()}"):
-        with pytest.raises(AuthenticationError, match="^invalid token$"):
+        with pytest.raises(AuthenticationError, match=r"^invalid token$"):
             registry.tokens.verify(wrong)
 
 
