@@ -376,3 +376,27 @@ def test_last_use_is_recorded(sqlite_registry: Registry) -> None:
 ])
 def test_route_access_table(path: str, access: Access | None) -> None:
     assert route_access(path, AuthConfig(), "default") == access
+
+
+def test_a_websocket_never_reaches_the_app(sqlite_registry: Registry) -> None:
+    from modelport.serving.auth import AuthMiddleware
+
+    reached: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["type"])
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    middleware = AuthMiddleware(app, Authenticator(sqlite_registry.tokens), lambda: None)
+    scope = {"type": "websocket", "path": "/v2/models/iris/infer", "headers": []}
+    asyncio.run(middleware(scope, receive, send))
+    assert reached == [] and sent == [{"type": "websocket.close", "code": 1008}]
+    asyncio.run(middleware({"type": "lifespan"}, receive, send))
+    assert reached == ["lifespan"]

@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -214,7 +215,7 @@ class Authenticator:
         burst = token.burst if token.rate is not None else self.config.burst
         bucket = self._buckets.get(token.lookup)
         if bucket is None:
-            bucket = TokenBucket(rate, burst or max(1, int(rate + 0.999)))
+            bucket = TokenBucket(rate, burst or max(1, math.ceil(rate)))
             self._buckets[token.lookup] = bucket
         return bucket
 
@@ -313,6 +314,9 @@ class AuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # no websocket routes: none reaches the app unchecked
+            await send({"type": "websocket.close", "code": 1008})
             return
         path: str = scope["path"]
         root = scope.get("root_path") or ""
