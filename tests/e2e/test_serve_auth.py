@@ -167,3 +167,21 @@ def test_tls_with_a_self_signed_certificate(cli: Cli, home: Path, tmp_path: Path
     bad = cli.run(home, "serve", *SERVE, "--tls-cert", str(cert), "--tls-key",
                   str(tmp_path / "nope.key"), "--port", str(free_port()))
     assert bad.returncode == 7 and "cannot read --tls-key" in bad.stderr, bad
+
+
+def test_tokens_cli_refusals_write_nothing(cli: Cli, home: Path) -> None:
+    for args, code, words in [
+        (["create", "x", "--role", "boss"], 2, "'boss' is not one of"),
+        (["create", "x", "--role", "reader", "--expires", "0d"], 2, "invalid --expires"),
+        (["create", "x", "--role", "admin", "--models", "iris"], 2, "covers every model"),
+        (["create", "x", "--role", "reader", "--burst", "3"], 2, "a burst needs a rate"),
+        (["create", "../x", "--role", "reader"], 2, "invalid token name"),
+        (["revoke", "nope"], 3, "no live token named 'nope'"),
+    ]:
+        r = cli.run(home, "tokens", *args)
+        assert r.returncode == code and words in r.stderr, r
+        assert r.stdout == "", r  # no token value printed for a refusal
+    assert cli.run(home, "tokens", "list", "--json").json() == []
+    assert cli.run(home, "tokens", "create", "x", "--role", "reader").returncode == 0
+    again = cli.run(home, "tokens", "create", "x", "--role", "reader")
+    assert again.returncode == 4 and "already exists" in again.stderr and again.stdout == ""
