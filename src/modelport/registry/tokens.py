@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import math
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -45,6 +46,7 @@ TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often
 MAX_LIFETIME = timedelta(days=3650)
 MAX_RATE = 1_000_000.0
 _MAXMEM = 64 * 1024 * 1024  # scrypt with these parameters needs 16 MiB
+_VALUE_RE = re.compile(rf"{PREFIX}([0-9a-f]{{{LOOKUP_HEX}}})_([A-Za-z0-9_-]{{1,256}})")
 
 
 @dataclass(frozen=True)
@@ -101,12 +103,10 @@ class IssuedToken:
 
 def split_value(value: str) -> tuple[str, str]:
     """``(lookup, secret)`` of a token value; AuthenticationError if it is not one."""
-    if value.startswith(PREFIX) and len(value) > len(PREFIX) + LOOKUP_HEX + 1:
-        lookup, sep, secret = value[len(PREFIX):].partition("_")
-        if sep and len(lookup) == LOOKUP_HEX and secret and all(
-                c in "0123456789abcdef" for c in lookup):
-            return lookup, secret
-    raise AuthenticationError("invalid token")
+    found = _VALUE_RE.fullmatch(value)
+    if found is None:
+        raise AuthenticationError("invalid token")
+    return found[1], found[2]
 
 
 def hash_secret(secret: str, salt: bytes | None = None) -> str:

@@ -33,6 +33,7 @@ from modelport.access import Action, authorize
 from modelport.errors import (
     AuthenticationError,
     ModelportError,
+    PermissionDeniedError,
     RateLimitedError,
 )
 from modelport.registry.tokens import Token, TokenStore, check_active, split_value
@@ -42,6 +43,7 @@ from modelport.serving.ratelimit import FailureLimiter, TokenBucket, retry_after
 log = logging.getLogger("modelport.serving.auth")
 STALE_LIMIT = 300.0  # seconds a verified token keeps working while the registry is down
 TOUCH_EVERY = 60.0  # seconds between last_used_at writes for one token
+MAX_VERDICTS = 1024  # cached authorize verdicts per token
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
 _CHALLENGE = b'Bearer realm="modelport"'
 
@@ -109,6 +111,10 @@ class _Entry:
     problem: AuthenticationError | None = None  # revoked or expired, as of ``checked``
     bucket: TokenBucket | None = None
     touched: float = field(default=-TOUCH_EVERY)
+    # authorize's verdicts by (action, model): role and pattern never change, and the
+    # glob match is the dearest step of an admitted request. Bounded (cleared when full).
+    verdicts: dict[tuple[Action, str | None], PermissionDeniedError | None] = field(
+        default_factory=dict)
 
 
 class Authenticator:
@@ -128,13 +134,25 @@ class Authenticator:
     async def admit(self, scope: Scope, access: Access) -> Token:
         """The request's token if it may do what ``access`` says; else raises
         AuthenticationError (401), PermissionDeniedError (403) or RateLimitedError."""
-        token = await self.authenticate(scope)
+        entry = await self._admitted(scope)
         if access.action is not None:
-            authorize(token, access.action, access.model)
-        return token
+            key = (access.action, access.model)
+            try:
+                denied = entry.verdicts[key]
+            except KeyError:
+                denied = _verdict(entry.token, access)
+                if len(entry.verdicts) >= MAX_VERDICTS:
+                    entry.verdicts.clear()
+                entry.verdicts[key] = denied
+            if denied is not None:
+                raise denied.with_traceback(None)  # a stored error: do not grow its traceback
+        return entry.token
 
     async def authenticate(self, scope: Scope) -> Token:
         """The active token the request presents (rate limits applied)."""
+        return (await self._admitted(scope)).token
+
+    async def _admitted(self, scope: Scope) -> _Entry:
         value = _bearer(scope)
         now = self.clock()
         digest = hashlib.sha256(value).digest()
@@ -152,7 +170,7 @@ class Authenticator:
             self._check_address(scope, now)
             entry = await self._verify(scope, lookup, text, digest, now)
         if entry.problem is not None:
-            raise entry.problem
+            raise entry.problem.with_traceback(None)
         if entry.bucket is not None:
             wait = entry.bucket.take(now)
             if wait > 0:
@@ -162,7 +180,7 @@ class Authenticator:
         if now - entry.touched >= TOUCH_EVERY:
             entry.touched = now
             self._touch(lookup)
-        return entry.token
+        return entry
 
     def _check_address(self, scope: Scope, now: float) -> None:
         wait = self.failures.blocked(_address(scope), now)
@@ -253,6 +271,15 @@ class Authenticator:
             refused = await self.check(scope, state, access)
             return refused if refused is not None else await handle()
         return guarded()
+
+
+def _verdict(token: Token, access: Access) -> PermissionDeniedError | None:
+    assert access.action is not None
+    try:
+        authorize(token, access.action, access.model)
+    except PermissionDeniedError as exc:
+        return exc
+    return None
 
 
 def _problem(token: Token) -> AuthenticationError | None:
