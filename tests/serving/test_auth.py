@@ -400,3 +400,40 @@ def test_a_websocket_never_reaches_the_app(sqlite_registry: Registry) -> None:
     assert reached == [] and sent == [{"type": "websocket.close", "code": 1008}]
     asyncio.run(middleware({"type": "lifespan"}, receive, send))
     assert reached == ["lifespan"]
+
+
+def test_a_registry_outage_keeps_verified_tokens_for_a_while(
+        sqlite_registry: Registry, caplog: pytest.LogCaptureFixture) -> None:
+    db = sqlite_registry.settings.home / "registry.db"
+    engine = sqlite_registry.store.engine  # type: ignore[attr-defined]
+
+    def move(src_dir: Any, dst_dir: Any) -> None:
+        engine.dispose()  # no pooled connection keeps the old file open
+        for suffix in ("", "-wal", "-shm"):
+            path = src_dir / f"registry.db{suffix}"
+            if path.exists():
+                path.replace(dst_dir / path.name)
+
+    async def test(h: Harness) -> None:
+        h.token("ci", "predictor")
+        h.token("unseen", "predictor")
+        assert (await h.call("GET", "/v2/models/iris", "ci")).status_code == 200
+        away = db.parent / "away"
+        away.mkdir()
+        move(db.parent, away)  # the registry is gone: every read fails
+        try:
+            h.clock.now += 6  # past the cache time: the re-read fails, the verdict stays
+            assert (await h.call("GET", "/v2/models/iris", "ci")).status_code == 200
+            assert "cannot re-check token 'ci'" in caplog.text
+            r = await h.call("GET", "/v2/models/iris", "unseen")  # never verified here
+            assert r.status_code == 500 and r.json()["error"].startswith(
+                "internal server error (request id")
+            h.clock.now += 300  # too long without a successful check
+            assert (await h.call("GET", "/v2/models/iris", "ci")).status_code == 500
+        finally:
+            db.unlink(missing_ok=True)  # the empty file the failed reads created
+            move(away, db.parent)
+        h.clock.now += 6
+        assert (await h.call("GET", "/v2/models/iris", "ci")).status_code == 200
+        assert (await h.call("GET", "/v2/models/iris", "unseen")).status_code == 200
+    run(sqlite_registry, test)

@@ -32,6 +32,7 @@ import orjson
 from modelport.access import Action, authorize
 from modelport.errors import (
     AuthenticationError,
+    ConfigurationError,
     ModelportError,
     PermissionDeniedError,
     RateLimitedError,
@@ -107,8 +108,9 @@ class _Entry:
 
     digest: bytes
     token: Token
-    checked: float  # monotonic time of the last registry read
-    problem: AuthenticationError | None = None  # revoked or expired, as of ``checked``
+    checked: float  # monotonic time of the last registry read, or attempt at one
+    confirmed: float  # ... of the last one that succeeded
+    problem: AuthenticationError | None = None  # revoked or expired, as of ``confirmed``
     bucket: TokenBucket | None = None
     touched: float = field(default=-TOUCH_EVERY)
     # authorize's verdicts by (action, model): role and pattern never change, and the
@@ -166,6 +168,9 @@ class Authenticator:
         if entry is not None and hmac.compare_digest(entry.digest, digest):
             if now - entry.checked >= self.config.cache_seconds:
                 await self._refresh(entry, now)
+            if now - entry.confirmed > STALE_LIMIT:
+                raise ConfigurationError("cannot re-check the token: the registry is "
+                                         "unavailable")
         else:
             self._check_address(scope, now)
             entry = await self._verify(scope, lookup, text, digest, now)
@@ -205,21 +210,22 @@ class Authenticator:
         except AuthenticationError:
             self._failed(scope, now)
             raise
-        entry = _Entry(digest, token, now, bucket=self._bucket(token))
+        entry = _Entry(digest, token, now, now, bucket=self._bucket(token))
         entry.problem = _problem(token)
         self._cache[lookup] = entry
         return entry
 
     async def _refresh(self, entry: _Entry, now: float) -> None:
+        # Marked first: requests meanwhile keep the current verdict (one re-read, not a
+        # stampede), and a registry that is down is retried once per cache time.
+        entry.checked = now
         try:
             token = await asyncio.to_thread(self.tokens.by_lookup, entry.token.lookup)
         except ModelportError as exc:
-            if now - entry.checked > STALE_LIMIT:
-                raise
             log.warning("cannot re-check token %r (%s); using what was checked %.0f s ago",
-                        entry.token.name, exc, now - entry.checked)
+                        entry.token.name, exc, now - entry.confirmed)
             return
-        entry.checked = now
+        entry.confirmed = now
         if token is None:  # its row is gone: treat as never issued
             entry.problem = AuthenticationError("invalid token")
             return
