@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from modelport.registry.audit import AuditStore
     from modelport.registry.deployments import DeploymentStore
     from modelport.registry.records import RecordStore
+    from modelport.registry.tokens import TokenStore
 
 EXAMPLE_FILE = "input_example.json"
 PROFILE_FILE = "reference_profile.json"
@@ -162,6 +163,13 @@ class Registry:
         from modelport.registry.audit import AuditStore
 
         return AuditStore(self._sql_store())
+
+    @functools.cached_property
+    def tokens(self) -> TokenStore:
+        """API tokens: create (shown once), list, verify, revoke."""
+        from modelport.registry.tokens import TokenStore
+
+        return TokenStore(self._sql_store())
 
     def _sql_store(self) -> SqlRegistryStore:
         if not isinstance(self.store, SqlRegistryStore):

@@ -18,6 +18,7 @@ from modelport.cli import models as models_cli
 from modelport.cli import monitor as monitor_cli
 from modelport.cli import pipeline as pipeline_cli
 from modelport.cli import rollout as rollout_cli
+from modelport.cli import tokens as tokens_cli
 from modelport.cli.convert import convert
 from modelport.cli.demo import demo
 from modelport.cli.gate import gate
@@ -47,6 +48,8 @@ app.add_typer(audit_cli.app, name="audit",
                    "when.")
 app.add_typer(keys_cli.app, name="keys",
               help="Ed25519 key pairs for signing versions (models sign, verify).")
+app.add_typer(tokens_cli.app, name="tokens",
+              help="API tokens for modelport serve: create (shown once), list, revoke.")
 app.command("init")(pipeline_cli.init)
 app.command()(predict)
 app.command()(demo)

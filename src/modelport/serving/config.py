@@ -20,6 +20,14 @@
     security:                        # load only versions signed by one of these keys
       require_signature: true
       verify_keys: [keys/release.pub]  # relative to this file; default $MODELPORT_VERIFY_KEYS
+    auth:                  # bearer tokens (modelport tokens create); see docs/security.md
+      enabled: null        # null: on unless --host is loopback (--auth, --insecure-no-auth)
+      protect_metrics: true     # /metrics needs a reader token covering every model
+      protect_dashboard: true   # so does /dashboard
+      rate: null           # requests/s of a token created without --rate (per worker)
+      burst: null
+      cache_seconds: 5     # a revocation takes effect within this time
+      max_failures: 10     # failed authentications per client address per minute
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from modelport.errors import ConfigurationError, InvalidInputError
 from modelport.monitoring.rules import Rule, parse_rule
 from modelport.serving.app import Limits
+from modelport.serving.auth import AuthConfig
 from modelport.serving.deployment import BatchingConfig
 from modelport.serving.repository import Endpoint
 
@@ -101,6 +110,26 @@ class SecuritySpec(_Strict):
     # one of verify_keys; the keys are public key files, never stored in the registry.
     require_signature: bool = False
     verify_keys: list[str] = Field(default_factory=list)  # default: $MODELPORT_VERIFY_KEYS
+class AuthSpec(_Strict):
+    """Who may call the server: bearer tokens, what stays open, rate limits."""
+
+    enabled: bool | None = None  # None: decided by ``modelport serve`` from --host
+    protect_metrics: bool = True
+    protect_dashboard: bool = True
+    rate: float | None = Field(default=None, gt=0, le=1_000_000)
+    burst: int | None = Field(default=None, ge=1, le=1_000_000)
+    cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    max_failures: int = Field(default=10, ge=1, le=1_000_000)
+
+    def value(self) -> AuthConfig:
+        """The authenticator's settings."""
+        if self.burst is not None and self.rate is None:
+            raise ConfigurationError("invalid serve configuration at auth.burst: a burst "
+                                     "needs auth.rate too")
+        return AuthConfig(protect_metrics=self.protect_metrics,
+                          protect_dashboard=self.protect_dashboard, rate=self.rate,
+                          burst=self.burst, cache_seconds=self.cache_seconds,
+                          max_failures=self.max_failures)
 
 
 class LimitsSpec(_Strict):
@@ -142,6 +171,7 @@ class ServeSpec(_Strict):
         except (InvalidInputError, ConfigurationError) as exc:
             raise ConfigurationError(
                 f"invalid serve configuration at security.verify_keys: {exc}") from None
+    auth: AuthSpec = AuthSpec()
 
     def endpoints(self) -> list[Endpoint]:
         """The repository's endpoints (URIs and names validated here)."""
@@ -213,6 +243,7 @@ def load_spec(path: Path | None, uris: list[str], *, trusted: bool = False,
     spec.endpoints()  # validates URIs and names now, not at the first request
     spec.alert_rules()  # and every alert rule, before anything starts
     spec.signature_keys()  # and the signature policy's keys
+    spec.auth.value()
     return spec
 
 
