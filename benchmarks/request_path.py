@@ -10,10 +10,13 @@ it in a loop with a fake scope, ``receive`` and ``send``: one-row OIP JSON
 (``/v2/models/iris/infer``) and ``/predict`` requests, sequentially (c=1) and from 64
 concurrent tasks (c=64, which the batcher merges as it does under wrk).
 
-The cost is **process CPU time per request** (``time.process_time_ns``: every thread,
-so the prediction log's writer thread counts, as it does on a server pinned to one
-core; each measurement ends with a flush of the log, so the rows it buffered are
-written inside it); wall time is reported beside it. The process runs on one CPU
+The cost is the **event-loop thread's CPU time per request** (``time.thread_time_ns``
+over a chunk of ``--requests``; the median chunk, the lower quartile beside it): CPU
+time, not wall time, because other jobs on this shared machine preempt the process,
+and short interleaved chunks so a busy spell hits every variant alike. The prediction
+log's writer thread is measured apart, its CPU time over the whole run per row it wrote
+(it writes a file per 10,000 rows or 5 s, as on a server), and added to the total: on a
+server pinned to one core it takes that CPU from the loop. The process runs on one CPU
 (``--cpu``, default 0) under uvloop, as the server does.
 
 Variants, each switching off one more part (all side by side in one process, measured
@@ -339,51 +342,123 @@ async def measure(built: Built, req: Request, n: int, concurrency: int) -> dict[
 
 
 async def timed(built: Built, req: Request, n: int, concurrency: int) -> dict[str, Any]:
-    """One measurement: a warm-up, then ``n`` requests and a flush of the log, timed."""
-    await drive(built.app, req, max(256, n // 8), concurrency)
-    if built.predictions is not None:
-        built.predictions.flush(60)
-    cpu, wall = time.process_time_ns(), time.perf_counter_ns()
+    """One measurement: a short warm-up, then ``n`` requests, on the loop thread's clock."""
+    await drive(built.app, req, 64, concurrency)
+    cpu, wall = time.thread_time_ns(), time.perf_counter_ns()
     errors, last = await drive(built.app, req, n, concurrency)
-    if built.predictions is not None:
-        built.predictions.flush(60)  # what the writer thread does for them counts too
-    cpu, wall = time.process_time_ns() - cpu, time.perf_counter_ns() - wall
+    cpu, wall = time.thread_time_ns() - cpu, time.perf_counter_ns() - wall
     done = (n // concurrency) * concurrency
     check(built.variant.name, req, last)
     return {"cpu_us": cpu / 1e3 / done, "wall_us": wall / 1e3 / done, "errors": errors,
             "requests": done}
 
 
+def writer_cpu(built: Built) -> tuple[float, int]:
+    """(CPU seconds of the prediction log's writer thread, rows it wrote) so far."""
+    log = built.predictions
+    if log is None:
+        return 0.0, 0
+    thread = log._writer._thread
+    cpu = 0.0 if thread is None or thread.ident is None else \
+        time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+    return cpu, sum(s["written"] for s in log.stats().values())
+
+
 # -- the run ------------------------------------------------------------------------------
 
 
-async def run_all(args: argparse.Namespace, home: Path, root: Path, row: list[float],
-                  expected: list[Any]) -> dict[str, Any]:
-    oip = orjson.dumps({"inputs": [{"name": "input-0", "shape": [1, len(row)],
-                                    "datatype": "FP64", "data": row}]})
-    requests = [Request("oip-json", "/v2/models/iris/infer", oip, expected),
-                Request("/predict", "/predict", orjson.dumps({"features": [row]}), expected)]
-    noop_req = Request("-", "/predict", orjson.dumps({"features": [row]}))
-    builts = [build(v, home, root) for v in VARIANTS]
-    refs = [Built(Variant("noop-asgi", "reference"), noop_asgi),
-            Built(Variant("noop-starlette", "reference"), noop_starlette())]
-    for b in builts:
-        await start(b)
-    cases = [(b, r) for b in builts for r in requests] + [(b, noop_req) for b in refs]
-    samples: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+Samples = dict[tuple[str, str, int], list[dict[str, Any]]]
+
+
+class Bench:
+    """Every variant's app in one process, measured round by round."""
+
+    def __init__(self, args: argparse.Namespace, home: Path, root: Path, row: list[float],
+                 expected: list[Any]) -> None:
+        self.args = args
+        oip = orjson.dumps({"inputs": [{"name": "input-0", "shape": [1, len(row)],
+                                        "datatype": "FP64", "data": row}]})
+        self.requests = [Request("oip-json", "/v2/models/iris/infer", oip, expected),
+                         Request("/predict", "/predict", orjson.dumps({"features": [row]}),
+                                 expected)]
+        self.builts = [build(v, home, root) for v in VARIANTS if v.name in args.variants]
+        refs = [Built(Variant("noop-asgi", "reference"), noop_asgi),
+                Built(Variant("noop-starlette", "reference"), noop_starlette())]
+        noop_req = Request("-", "/predict", orjson.dumps({"features": [row]}))
+        self.cases = [(b, r) for b in self.builts for r in self.requests] + [
+            (b, noop_req) for b in refs]
+        self.writers: dict[str, tuple[float, int]] = {}
+
+    async def start(self) -> None:
+        for b in self.builts:
+            await start(b)
+        self.writers = {b.variant.name: writer_cpu(b) for b in self.builts}
+
+    async def round(self, rnd: int) -> Samples:
+        """Every case once per concurrency, in an order rotated by ``rnd``."""
+        samples: Samples = {}
+        shift = (rnd * 5) % len(self.cases)
+        for c in CONCURRENCY:
+            for b, req in self.cases[shift:] + self.cases[:shift]:
+                got = await measure(b, req, self.args.requests, c)
+                samples.setdefault((b.variant.name, req.protocol, c), []).append(got)
+        return samples
+
+    async def finish(self) -> dict[str, tuple[float, int]]:
+        """The writer threads' CPU µs per row written since ``start``."""
+        found = {}
+        for b in self.builts:
+            if b.predictions is not None:
+                await asyncio.to_thread(b.predictions.flush, 60)
+            cpu, rows = writer_cpu(b)
+            cpu0, rows0 = self.writers[b.variant.name]
+            found[b.variant.name] = ((cpu - cpu0) * 1e6 / (rows - rows0), rows - rows0) \
+                if rows > rows0 else (0.0, 0)
+        return found
+
+    async def stop(self) -> None:
+        for b in self.builts:
+            await stop(b)
+
+
+def merge(into: Samples, more: Samples) -> None:
+    for key, runs in more.items():
+        into.setdefault(key, []).extend(runs)
+
+
+async def run_here(bench: Bench) -> dict[str, Any]:
+    """All rounds in this process (the default mode)."""
+    args = bench.args
+    samples: Samples = {}
+    await bench.start()
     try:
         for rnd in range(args.rounds):
-            for c in CONCURRENCY:
-                shift = (rnd * 5) % len(cases)
-                for b, req in cases[shift:] + cases[:shift]:
-                    got = await measure(b, req, args.requests, c)
-                    samples.setdefault((b.variant.name, req.protocol, c), []).append(got)
-            out.print(f"round {rnd + 1}/{args.rounds} done", highlight=False)
-        profiles = await profile(builts[0], requests, args) if args.profile else {}
+            merge(samples, await bench.round(rnd))
+            if (rnd + 1) % 5 == 0 or rnd + 1 == args.rounds:
+                out.print(f"round {rnd + 1}/{args.rounds} done", highlight=False)
+        writers = await bench.finish()
+        profiles = await profile(bench.builts[0], bench.requests, args) \
+            if args.profile and bench.builts else {}
     finally:
-        for b in builts:
-            await stop(b)
-    return {"samples": samples, "profiles": profiles}
+        await bench.stop()
+    return {"samples": samples, "writers": writers, "profiles": profiles}
+
+
+async def run_worker(bench: Bench) -> dict[str, Any]:
+    """``--worker``: one round per line read ("round N"), its samples as one JSON line;
+    "finish" answers the writers' figures and ends (driven by ``--against``)."""
+    await bench.start()
+    print("ready", flush=True)
+    try:
+        while True:
+            line = (await asyncio.to_thread(sys.stdin.readline)).split()
+            if not line or line[0] == "finish":
+                print(json.dumps({"writers": await bench.finish()}), flush=True)
+                return {}
+            got = await bench.round(int(line[1]))
+            print(json.dumps({"|".join(map(str, k)): v for k, v in got.items()}), flush=True)
+    finally:
+        await bench.stop()
 
 
 async def profile(built: Built, requests: list[Request], args: argparse.Namespace
@@ -409,30 +484,39 @@ async def profile(built: Built, requests: list[Request], args: argparse.Namespac
     return found
 
 
-def summarize(samples: dict[tuple[str, str, int], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One row per (variant, protocol, c): medians, modelport's part, deltas, ratios."""
-    med = {k: {m: statistics.median(s[m] for s in v) for m in ("cpu_us", "wall_us")}
-           | {"min_us": min(s["cpu_us"] for s in v), "errors": sum(s["errors"] for s in v),
-              "repeats": sum(s.get("attempts", 1) - 1 for s in v),
-              "runs": [round(s["cpu_us"], 2) for s in v]}
-           for k, v in samples.items()}
+def summarize(samples: dict[tuple[str, str, int], list[dict[str, Any]]],
+              writers: dict[str, tuple[float, int]]) -> list[dict[str, Any]]:
+    """One row per (variant, protocol, c): the loop's median and lower quartile, the
+    writer thread's share, modelport's part, what each switch saved, ratios."""
+    med = {}
+    for key, runs in samples.items():
+        cpu = sorted(s["cpu_us"] for s in runs)
+        med[key] = {"loop_us": statistics.median(cpu), "q25_us": cpu[len(cpu) // 4],
+                    "wall_us": statistics.median(s["wall_us"] for s in runs),
+                    "writer_us": writers.get(key[0], (0.0, 0))[0],
+                    "errors": sum(s["errors"] for s in runs),
+                    "repeats": sum(s.get("attempts", 1) - 1 for s in runs),
+                    "runs": [round(c, 2) for c in cpu]}
+        med[key]["total_us"] = med[key]["loop_us"] + med[key]["writer_us"]
     rows = []
     for c in CONCURRENCY:
-        base = med[("noop-asgi", "-", c)]["cpu_us"]
+        base = med[("noop-asgi", "-", c)]["total_us"]
         for proto in ("oip-json", "/predict"):
-            full = med[("full", proto, c)]["cpu_us"]
+            full = med.get(("full", proto, c), {}).get("total_us")
             prev = None
             for v in VARIANTS:
-                m = med[(v.name, proto, c)]
+                m = med.get((v.name, proto, c))
+                if m is None:  # not measured (--variants)
+                    continue
                 rows.append({"variant": v.name, "off": v.off, "protocol": proto, "c": c,
-                             **m, "modelport_us": m["cpu_us"] - base,
-                             "delta_us": None if prev is None else prev - m["cpu_us"],
-                             "vs_full": m["cpu_us"] / full})
-                prev = m["cpu_us"]
+                             **m, "modelport_us": m["total_us"] - base,
+                             "delta_us": None if prev is None else prev - m["total_us"],
+                             "vs_full": m["total_us"] / full if full else None})
+                prev = m["total_us"]
         for ref in ("noop-asgi", "noop-starlette"):
             m = med[(ref, "-", c)]
             rows.append({"variant": ref, "off": "reference", "protocol": "-", "c": c, **m,
-                         "modelport_us": m["cpu_us"] - base, "delta_us": None,
+                         "modelport_us": m["total_us"] - base, "delta_us": None,
                          "vs_full": None})
     return rows
 
@@ -440,34 +524,139 @@ def summarize(samples: dict[tuple[str, str, int], list[dict[str, Any]]]) -> list
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     table = Table(title=f"modelport's request path in process: CPU µs per one-row iris "
                         f"request (median of {args.rounds} rounds x {args.requests:,})")
-    for col in ("variant", "switched off", "protocol", "c", "CPU µs/req", "min", "wall µs/req",
-                "modelport µs", "saved by switch", "x full", "errors"):
-        table.add_column(col, justify="left" if col in ("variant", "switched off",
-                                                        "protocol") else "right")
+    cols = ("variant", "switched off", "protocol", "c", "loop µs", "q25", "writer µs",
+            "total µs", "modelport µs", "saved by switch", "x full", "wall µs", "errors")
+    for col in cols:
+        table.add_column(col, justify="left" if col in cols[:3] else "right")
     for r in rows:
-        table.add_row(r["variant"], r["off"], r["protocol"], str(r["c"]), f"{r['cpu_us']:.1f}",
-                      f"{r['min_us']:.1f}", f"{r['wall_us']:.1f}", f"{r['modelport_us']:.1f}",
+        table.add_row(r["variant"], r["off"], r["protocol"], str(r["c"]), f"{r['loop_us']:.1f}",
+                      f"{r['q25_us']:.1f}", f"{r['writer_us']:.1f}", f"{r['total_us']:.1f}",
+                      f"{r['modelport_us']:.1f}",
                       "" if r["delta_us"] is None else f"{r['delta_us']:+.1f}",
-                      "" if r["vs_full"] is None else f"{r['vs_full']:.2f}", str(r["errors"]))
+                      "" if r["vs_full"] is None else f"{r['vs_full']:.2f}",
+                      f"{r['wall_us']:.1f}", str(r["errors"]))
+    out.print(table)
+
+
+def run_against(args: argparse.Namespace) -> dict[str, Any]:
+    """``--against SRC``: SRC's modelport and this one in two processes on one CPU.
+
+    Each process builds its apps, then they take turns, a round at a time (the first
+    to go alternates), so a busy spell on the machine hits both about equally; a key's
+    paired change is the median over rounds of this/base for the same round.
+    """
+    here = os.environ.get("PYTHONPATH", "")
+    flags = ["--worker", "--requests", str(args.requests), "--cpu", str(args.cpu),
+             "--variants", ",".join(sorted(args.variants))]
+    procs = {label: subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), *flags], text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path})
+        for label, path in (("base", str(Path(args.against).resolve())), ("this", here))}
+    samples: dict[str, Samples] = {"base": {}, "this": {}}
+    writers: dict[str, dict[str, tuple[float, int]]] = {}
+    try:
+        for label, proc in procs.items():
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"the {label} worker did not start")
+
+        def ask(label: str, line: str) -> dict[str, Any]:
+            proc = procs[label]
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            return json.loads(proc.stdout.readline())  # type: ignore[no-any-return]
+
+        for rnd in range(args.rounds):
+            for label in ("base", "this") if rnd % 2 == 0 else ("this", "base"):
+                got = ask(label, f"round {rnd}")
+                merge(samples[label], {(k.split("|")[0], k.split("|")[1], int(k.split("|")[2])):
+                                       v for k, v in got.items()})
+            if (rnd + 1) % 5 == 0 or rnd + 1 == args.rounds:
+                out.print(f"round {rnd + 1}/{args.rounds} done", highlight=False)
+        for label in procs:
+            writers[label] = {k: tuple(v) for k, v in ask(label, "finish")["writers"].items()}
+    finally:
+        for proc in procs.values():
+            if proc.stdin is not None:
+                proc.stdin.close()
+            proc.wait(60)
+    rows = {label: summarize(samples[label], writers[label]) for label in procs}
+    paired = {}
+    for key, runs in samples["this"].items():
+        base = samples["base"].get(key, [])
+        ratios = [t["cpu_us"] / b["cpu_us"] for t, b in zip(runs, base, strict=False)]
+        paired["|".join(map(str, key))] = statistics.median(ratios) if ratios else None
+    return {"rows": rows, "paired": paired}
+
+
+def print_comparison(found: dict[str, Any], args: argparse.Namespace) -> None:
+    table = Table(title=f"This checkout against {args.against}: total CPU µs per request "
+                        f"(median of {args.rounds} alternating rounds x {args.requests:,})")
+    cols = ("variant", "protocol", "c", "base µs", "this µs", "saved µs", "paired loop change")
+    for col in cols:
+        table.add_column(col, justify="left" if col in cols[:2] else "right")
+    base = {(r["variant"], r["protocol"], r["c"]): r for r in found["rows"]["base"]}
+    for r in found["rows"]["this"]:
+        b = base[(r["variant"], r["protocol"], r["c"])]
+        ratio = found["paired"].get(f"{r['variant']}|{r['protocol']}|{r['c']}")
+        table.add_row(r["variant"], r["protocol"], str(r["c"]), f"{b['total_us']:.1f}",
+                      f"{r['total_us']:.1f}", f"{b['total_us'] - r['total_us']:+.1f}",
+                      "" if ratio is None else f"{(ratio - 1) * 100:+.1f}%")
     out.print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2048, help="requests per measurement")
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (median)")
+    parser.add_argument("--requests", type=int, default=512, help="requests per measurement")
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (median)")
     parser.add_argument("--cpu", type=int, default=0, help="CPU to run on (-1: any)")
     parser.add_argument("--profile", action="store_true", help="cProfile 'full' at c=64")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--variants", default=",".join(v.name for v in VARIANTS),
+                        help="comma-separated variants to measure (default: all)")
+    parser.add_argument("--against", metavar="SRC",
+                        help="compare with the modelport package under SRC (a src/ folder)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, default=None,
+                        help="default benchmarks/results/request_path.json "
+                             "(request_path-compare.json with --against)")
     args = parser.parse_args(argv)
+    args.variants = set(args.variants.split(","))
+    unknown = args.variants - {v.name for v in VARIANTS}
+    if unknown:
+        parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
     args.requests = max(64, args.requests)
+    output = args.output or (RESULTS.with_name("request_path-compare.json") if args.against
+                             else RESULTS)
+    load = os.getloadavg()
+    meta = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "commit": subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+                                     capture_output=True, text=True).stdout.strip(),
+            "python": platform.python_version(), "load_before": load,
+            "requests": args.requests, "rounds": args.rounds}
+    if args.against:
+        found = run_against(args)
+        print_comparison(found, args)
+    else:
+        found = run_local(args)
+        if args.worker:
+            return 0
+        print_table(found["rows"], args)
+        print_profiles(found["profiles"])
+    result = {**meta, "load_after": os.getloadavg(), **found}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=1))
+    out.print(f"load average {load[0]:.2f} before, {result['load_after'][0]:.2f} after; "
+              f"wrote {output}", highlight=False)
+    return 0
+
+
+def run_local(args: argparse.Namespace) -> dict[str, Any]:
+    """Set up a temp home with iris and run the rounds here (or serve them, --worker)."""
     if args.cpu >= 0:
         os.sched_setaffinity(0, {args.cpu})
     import uvloop
 
-    from modelport.monitoring.predlog import PredictionLog  # noqa: F401  (import cost now)
-
-    load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="modelport-bench-path-") as tmp:
         home = Path(tmp) / "home"
         os.environ["MODELPORT_HOME"] = str(home)
@@ -476,10 +665,16 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.pop(key, None)
         row, expected = register_iris(home)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            found = runner.run(run_all(args, home, Path(tmp) / "monitoring", row, expected))
-    rows = summarize(found["samples"])
-    print_table(rows, args)
-    for proto, frames in found["profiles"].items():
+            bench = Bench(args, home, Path(tmp) / "monitoring", row, expected)
+            found = runner.run(run_worker(bench) if args.worker else run_here(bench))
+    if args.worker:
+        return {}
+    return {"rows": summarize(found["samples"], found["writers"]),
+            "profiles": found["profiles"]}
+
+
+def print_profiles(profiles: dict[str, list[dict[str, Any]]]) -> None:
+    for proto, frames in profiles.items():
         table = Table(title=f"cProfile, 'full' {proto} c=64 (µs per request under the profiler)")
         for col in ("self µs", "cum µs", "calls", "frame"):
             table.add_column(col, justify="right" if col != "frame" else "left")
@@ -487,17 +682,6 @@ def main(argv: list[str] | None = None) -> int:
             table.add_row(f"{f['self_us']:.2f}", f"{f['cum_us']:.1f}", f"{f['calls']:,}",
                           f["frame"])
         out.print(table)
-    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
-    result = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
-              "python": platform.python_version(), "load_before": load,
-              "load_after": os.getloadavg(), "requests": args.requests, "rounds": args.rounds,
-              "rows": rows, "profiles": found["profiles"]}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=1))
-    out.print(f"load average {load[0]:.2f} before, {result['load_after'][0]:.2f} after; "
-              f"wrote {args.output}", highlight=False)
-    return 0
 
 
 if __name__ == "__main__":
