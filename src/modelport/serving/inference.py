@@ -249,14 +249,14 @@ class Server:
             status = 500
             content = render_error(f"internal server error (request id {request_id})")
             media, extra = JSON, []
-        metrics = self.metrics
-        metrics.child(metrics.requests, model, version, target.protocol, str(status)).inc()
+        tallies = self.metrics.deployment(model, version)
+        tallies.answered(target.protocol, status)
         if status == 200:
-            metrics.child(metrics.latency, model, version).observe(time.perf_counter() - started)
+            tallies.latency.observe(time.perf_counter() - started)
         return _reply(status, content, media, extra)
 
     async def _infer(self, ireq: InferenceRequest, model: str) -> InferenceResponse:
-        inflight = self.metrics.child(self.metrics.inflight, model)
+        inflight = self.metrics.inflight_of(model)
         inflight.inc()
         deadline = self.deadlines.start()
         try:
