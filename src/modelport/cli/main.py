@@ -12,6 +12,7 @@ import typer
 
 from modelport import __version__
 from modelport.cli import audit as audit_cli
+from modelport.cli import build as build_cli
 from modelport.cli import db as db_cli
 from modelport.cli import models as models_cli
 from modelport.cli import monitor as monitor_cli
@@ -43,6 +44,8 @@ app.add_typer(monitor_cli.app, name="monitor",
 app.add_typer(audit_cli.app, name="audit",
               help="The tamper-evident record of every change: list, verify, what served "
                    "when.")
+app.add_typer(build_cli.app, name="build",
+              help="Pack a version for a deployment target: docker, k8s (and KServe), edge.")
 app.command("init")(pipeline_cli.init)
 app.command()(predict)
 app.command()(demo)
