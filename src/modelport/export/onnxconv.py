@@ -109,7 +109,7 @@ def _convert(model: LoadedModel, example: Any, columns: list[str]) -> Converted:
             data = onx.SerializeToString()
             got = _run(data, array.astype(dtype), columns)
         except Exception as exc:  # skl2onnx and onnxruntime raise many unrelated types
-            failures.append(f"{label}: {str(exc).splitlines()[0][:300]}")
+            failures.append(f"{label}: {str(exc).splitlines()[0][:160]}")
             continue
         result = _compare(expected, got, f"skl2onnx ({label})", data)
         if result is not None:
