@@ -96,13 +96,17 @@ def edge(
     ctx: typer.Context,
     target: TargetArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="The bundle folder.")],
+    check_data: Annotated[Path | None, typer.Option(
+        "--check-data", help="More rows (CSV, JSON, Parquet) on which the ONNX graph must "
+                             "agree with the model, besides the input example.")] = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Write an ONNX model with a standalone runner (onnxruntime + numpy, no modelport)."""
     from modelport.export.edge import build_edge
 
-    built = build_edge(state(ctx).registry(), target, out, force=force)
+    built = build_edge(state(ctx).registry(), target, out, force=force,
+                       check_data=check_data)
     if as_json:
         print_json(built.to_dict())
         return
@@ -110,5 +114,5 @@ def edge(
     figure = (f"max abs diff {check.max_abs_diff:.3g}" if check.max_abs_diff is not None
               else f"label agreement {check.label_agreement:.0%}"
               if check.label_agreement is not None else "no input example to check")
-    info(f"wrote the edge bundle of {built.source.uri} ({check.how}; {check.rows_checked} "
-         f"example rows, {figure}) to {escape(str(out))}")
+    info(f"wrote the edge bundle of {built.source.uri} ({check.how}; checked on "
+         f"{check.rows_checked} rows, {figure}) to {escape(str(out))}")

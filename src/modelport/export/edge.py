@@ -17,12 +17,13 @@ from typing import Any
 import modelport
 from modelport.artifacts.bundle import Bundle
 from modelport.client import Registry
-from modelport.errors import UnsupportedModelError
+from modelport.errors import InvalidInputError, UnsupportedModelError
 from modelport.export import common, onnxconv
 from modelport.export.outdir import check_destination, staged, write_text
 from modelport.export.source import Source, resolve
 
 RUNTIME = ("onnxruntime", "numpy")
+MAX_CHECK_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,15 @@ def runtime_pins() -> dict[str, str]:
     return pins
 
 
-def build_edge(registry: Registry, target: str, out: Path, *, force: bool = False
-               ) -> EdgeBuild:
-    """Write the edge bundle of ``target`` (a URI or an endpoint) into ``out``."""
+def build_edge(registry: Registry, target: str, out: Path, *, force: bool = False,
+               check_data: Path | None = None) -> EdgeBuild:
+    """Write the edge bundle of ``target`` (a URI or an endpoint) into ``out``; the ONNX
+    graph is checked on the input example and on ``check_data`` (CSV, JSON, Parquet;
+    its first MAX_CHECK_ROWS rows), when given."""
     source = resolve(registry, target)
     check_destination(out, force=force)  # before a conversion that may take a while
     pins = runtime_pins()
+    rows = _read_check_rows(check_data) if check_data is not None else None
     if source.version.flavor not in ("onnx", "sklearn"):
         raise UnsupportedModelError(
             f"{source.uri} is a {source.version.flavor} model. {onnxconv.supported()}")
@@ -68,7 +72,7 @@ def build_edge(registry: Registry, target: str, out: Path, *, force: bool = Fals
     stored = None
     if source.version.flavor == "onnx":
         stored = Bundle(registry.artifacts, source.version.artifact_digest).read("model.onnx")
-    converted = onnxconv.to_onnx(model, stored)
+    converted = onnxconv.to_onnx(model, stored, rows)
     columns = onnxconv.numeric_columns(model.signature)
     meta = {"inputs": columns, "outputs": (model.signature or {}).get("outputs"),
             "source": {"uri": source.uri, "flavor": source.version.flavor,
@@ -87,6 +91,15 @@ def build_edge(registry: Registry, target: str, out: Path, *, force: bool = Fals
         write_text(stage / "build.json", common.dump_json(common.build_record(
             source, "edge", check=converted.to_dict(), requirements=pins)))
     return EdgeBuild(source, out, converted, pins)
+
+
+def _read_check_rows(path: Path) -> Any:
+    from modelport.datafiles import iter_table
+
+    first = next(iter_table(path, MAX_CHECK_ROWS), None)
+    if first is None or len(first) == 0:
+        raise InvalidInputError(f"--check-data {path} holds no rows")
+    return first
 
 
 def _runner() -> str:
@@ -113,9 +126,9 @@ def readme(source: Source, converted: onnxconv.Converted, pins: dict[str, str],
 
 Written by `modelport build edge {source.given}` (modelport {modelport.__version__}) from
 {source.uri} ({source.version.flavor}, `{source.version.artifact_digest}`).
-The ONNX graph is {c.how}; on the {c.rows_checked} rows of the input example it
-agrees with the registered model: {figures} (tolerance rtol {onnxconv.RTOL},
-atol {onnxconv.ATOL}).
+The ONNX graph is {c.how}; on {c.rows_checked} rows (the input example and any
+`--check-data`) it agrees with the registered model: {figures} (tolerance rtol
+{onnxconv.RTOL}, atol {onnxconv.ATOL}).
 
 ```bash
 python -m venv .venv && .venv/bin/pip install -r requirements.txt   # {reqs}

@@ -61,17 +61,18 @@ def lock(recorded: dict[str, str], roots: tuple[str, ...] = ()) -> Lock:
     requires (the image would not install); InvalidInputError for a malformed one.
     """
     out = Lock()
-    wanted: dict[str, list[Requirement]] = {}
-    queue = _dependencies(SELF, set())
-    queue += [_parse(r, "the build") for r in roots]
-    queue += [_parse(f"{name}=={ver}", "the recorded environment")
+    # (requirement, who asked for it): every requirement on a pin is checked against it.
+    wanted: dict[str, list[tuple[Requirement, str]]] = {}
+    queue = [(r, SELF) for r in _dependencies(SELF, set())]
+    queue += [(_parse(r, "the build"), "the flavor") for r in roots]
+    queue += [(_parse(f"{name}=={ver}", "the recorded environment"), "the registration")
               for name, ver in recorded.items()]
     forced = {canonicalize_name(n): v for n, v in recorded.items()}
     seen: set[tuple[str, frozenset[str]]] = set()
     while queue:
-        req = queue.pop()
+        req, parent = queue.pop()
         key = canonicalize_name(req.name)
-        wanted.setdefault(key, []).append(req)
+        wanted.setdefault(key, []).append((req, parent))
         if key in _SKIP or (key, frozenset(req.extras)) in seen:
             continue
         seen.add((key, frozenset(req.extras)))
@@ -89,24 +90,25 @@ def lock(recorded: dict[str, str], roots: tuple[str, ...] = ()) -> Lock:
                 f"{req.name} is needed at run time but not installed here, so its version "
                 f"cannot be locked: install it (pip install '{req}') and build again")
         if installed is not None:
-            queue += _dependencies(req.name, req.extras)
+            name = f"{_display_name(req.name)} {installed}"
+            queue += [(dep, name) for dep in _dependencies(req.name, req.extras)]
     _check(out, wanted)
     return out
 
 
-def _check(out: Lock, wanted: dict[str, list[Requirement]]) -> None:
+def _check(out: Lock, wanted: dict[str, list[tuple[Requirement, str]]]) -> None:
     """Every pin satisfies every requirement on it, or the image would not install."""
     for key, reqs in wanted.items():
         pin = out.pins.get(key)
         if pin is None:
             continue
-        for req in reqs:
+        for req, parent in reqs:
             if req.specifier and not req.specifier.contains(pin.version, prereleases=True):
                 why = ("recorded at registration" if pin.source == "recorded"
                        else "installed here")
                 raise ConflictError(
                     f"{pin.name} {pin.version} ({why}) does not satisfy '{req}', required "
-                    "by another locked distribution: the image could not install both")
+                    f"by {parent}: the image could not install both")
 
 
 def _dependencies(name: str, extras: set[str]) -> list[Requirement]:

@@ -4,7 +4,8 @@ checked against the source model's own predictions on the signature's input exam
 Conversion tries 64-bit floats first (what the source computes with), then 32-bit
 floats (what more converters support). A graph is accepted only when its first output
 agrees with the source on the example: labels identical, numbers within
-``RTOL``/``ATOL``. Otherwise the build is refused with the figures.
+``RTOL``/``ATOL``, on the example and on any rows the caller adds. Otherwise the
+build is refused, saying what was tried.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from modelport.client import LoadedModel
-from modelport.errors import UnsupportedModelError
+from modelport.errors import InvalidInputError, UnsupportedModelError
 
 RTOL = 1e-4
 ATOL = 1e-5
@@ -24,7 +25,7 @@ _NUMERIC = ("float", "int", "uint", "bool")
 
 @dataclass(frozen=True)
 class Converted:
-    """An ONNX model and how well it matches its source on the input example."""
+    """An ONNX model and how well it matches its source on the check rows."""
 
     data: bytes
     how: str  # "as stored" | "skl2onnx (float64)" | "skl2onnx (float32)"
@@ -41,31 +42,66 @@ class Converted:
 
 def supported() -> str:
     """What an edge bundle can be made from, for refusals."""
-    try:
-        from skl2onnx import supported_converters
-
-        names = ", ".join(sorted(supported_converters(from_sklearn=True)))
-    except ImportError:
-        names = "(install modelport[onnx] to list them)"
     return (f"edge bundles are made from onnx versions as stored, or from sklearn versions "
-            f"with numeric inputs whose estimator skl2onnx converts: {names}")
+            f"with numeric inputs whose estimator skl2onnx converts: {_sklearn_names()}")
 
 
-def to_onnx(model: LoadedModel, stored: bytes | None = None) -> Converted:
+def _sklearn_names() -> str:
+    try:
+        # The scikit-learn classes skl2onnx registers converters for (its public
+        # supported_converters() lists converter aliases, e.g. no LogisticRegression).
+        from skl2onnx._supported_operators import sklearn_operator_name_map
+    except ImportError:
+        try:
+            from skl2onnx import supported_converters
+        except ImportError:
+            return "(install modelport[onnx] to list them)"
+        return ", ".join(sorted(supported_converters(from_sklearn=True)))
+    return ", ".join(sorted({cls.__name__ for cls in sklearn_operator_name_map
+                             if not cls.__name__.startswith("_")}))
+
+
+def to_onnx(model: LoadedModel, stored: bytes | None = None, check_rows: Any = None
+            ) -> Converted:
     """The version as a checked ONNX graph (``stored``: the onnx flavor's own file), or
-    UnsupportedModelError saying why not."""
+    UnsupportedModelError saying why not. The check runs on the input example plus
+    ``check_rows`` (a table with the signature's columns), when given."""
     columns = [c["name"] for c in numeric_columns(model.signature)]
-    example = model.input_example
-    if model.flavor.name == "onnx" and stored is not None:
-        return _as_stored(model, example, stored, columns)
-    if model.flavor.name != "sklearn":
+    if model.flavor.name not in ("onnx", "sklearn") or (
+            model.flavor.name == "onnx" and stored is None):
         raise UnsupportedModelError(
             f"{model.version.uri} is a {model.flavor.name} model. {supported()}")
-    if example is None:
+    rows = _check_input(model, check_rows, columns)
+    if model.flavor.name == "onnx":
+        return _as_stored(model, rows, stored or b"", columns)
+    if rows is None:
         raise UnsupportedModelError(
             f"{model.version.uri} has no input example, so a conversion could not be "
-            "checked against it: register it with input_example=")
-    return _convert(model, example, columns)
+            "checked: register it with input_example=, or give rows to check on")
+    return _convert(model, rows, columns)
+
+
+def _check_input(model: LoadedModel, check_rows: Any, columns: list[str]) -> Any:
+    """The rows the check predicts on, in the signature's layout (None: no rows)."""
+    import pandas as pd
+
+    parts = []
+    if model.input_example is not None:
+        parts.append(model.validate(model.input_example))
+    if check_rows is not None:
+        missing = [c for c in columns if c not in check_rows.columns]
+        if (model.signature or {})["inputs"]["type"] == "dataframe":
+            if missing:
+                raise InvalidInputError(
+                    f"the check data lacks column(s) {', '.join(missing)} of the signature")
+            parts.append(model.validate(check_rows[columns]))
+        else:
+            parts.append(model.validate(check_rows.to_numpy()))
+    if not parts:
+        return None
+    if isinstance(parts[0], pd.DataFrame):
+        return pd.concat(parts, ignore_index=True)
+    return np.concatenate([np.asarray(p) for p in parts])
 
 
 def numeric_columns(signature: dict[str, Any] | None) -> list[dict[str, str]]:
@@ -90,13 +126,13 @@ def numeric_columns(signature: dict[str, Any] | None) -> list[dict[str, str]]:
     return cols
 
 
-def _convert(model: LoadedModel, example: Any, columns: list[str]) -> Converted:
+def _convert(model: LoadedModel, rows: Any, columns: list[str]) -> Converted:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 
     estimator = model.native
-    expected = np.asarray(model.predict(example))
-    array = np.asarray(model.validate(example), dtype=np.float64)
+    expected = np.asarray(model.predict(rows))
+    array = np.asarray(rows, dtype=np.float64)
     failures = []
     for label, tensor_type, dtype in (("float64", DoubleTensorType, np.float64),
                                       ("float32", FloatTensorType, np.float32)):
@@ -114,23 +150,23 @@ def _convert(model: LoadedModel, example: Any, columns: list[str]) -> Converted:
         result = _compare(expected, got, f"skl2onnx ({label})", data)
         if result is not None:
             return result
-        failures.append(f"{label}: predictions differ from the source on the input example")
+        failures.append(f"{label}: predictions differ from the source on the check rows")
     raise UnsupportedModelError(
         f"cannot convert {model.version.uri} ({type(estimator).__name__}) to a matching ONNX "
         f"graph ({'; '.join(failures)}). {supported()}")
 
 
-def _as_stored(model: LoadedModel, example: Any, data: bytes, columns: list[str]
+def _as_stored(model: LoadedModel, rows: Any, data: bytes, columns: list[str]
                ) -> Converted:
-    if example is None:
+    if rows is None:
         return Converted(data, "as stored", 0, None, None)
-    expected = np.asarray(model.predict(example))
-    got = _run(data, np.asarray(model.validate(example)), columns)
+    expected = np.asarray(model.predict(rows))
+    got = _run(data, np.asarray(rows), columns)
     result = _compare(expected, got, "as stored", data)
     if result is None:
         raise UnsupportedModelError(
             f"{model.version.uri}: onnxruntime run directly disagrees with the served "
-            "model on its input example")
+            "model on the check rows")
     return result
 
 
