@@ -160,6 +160,8 @@ class EntrypointProcess:
         self.env = clean_env(MODELPORT_HOME=str(context / "app" / "home"),
                              MODELPORT_STATE_DIR=str(state), MODELPORT_USER="modelport",
                              MODELPORT_SERVE_HOST="127.0.0.1",
+                             # As a user of a gateway would; a no-op where serve has no auth.
+                             MODELPORT_INSECURE_NO_AUTH="1",
                              MODELPORT_SERVE_PORT=str(self.port))
         self.log_path = state.parent / f"entrypoint-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -234,6 +234,19 @@ def test_entrypoint_serve_command_takes_flags_from_the_environment() -> None:
     assert cmd[-5:] == ["--workers", "2", "--log-level", "debug", "--no-dashboard"]
 
 
+@pytest.mark.parametrize("has_flag", [True, False])
+def test_insecure_no_auth_only_where_serve_has_it(has_flag: bool) -> None:
+    options = {"--host", "--insecure-no-auth"} if has_flag else {"--host"}
+    on = entrypoint.serve_command({"MODELPORT_INSECURE_NO_AUTH": "1"}, [], options)
+    assert ("--insecure-no-auth" in on) is has_flag
+    off = entrypoint.serve_command({}, [], options)
+    assert "--insecure-no-auth" not in off
+    # This modelport's own serve: the flag is passed exactly when it exists.
+    real = entrypoint.serve_command({"MODELPORT_INSECURE_NO_AUTH": "1"}, [])
+    assert ("--insecure-no-auth" in real) == ("--insecure-no-auth" in entrypoint.serve_options())
+    assert {"--config", "--host", "--port"} <= entrypoint.serve_options()
+
+
 # -- bad input, through the real CLI ------------------------------------------------------
 
 

@@ -190,7 +190,7 @@ MLflow (`/invocations`), KServe V1 and `/predict`; `/metrics` for Prometheus.
 ```bash
 docker build -t {tag} .          # BuildKit (the default since Docker 23)
 docker run --rm -p {common.PORT}:{common.PORT} \\
-  -e MODELPORT_SERVE_ARGS=--insecure-no-auth {tag}   # or see "Authentication"
+  -e MODELPORT_INSECURE_NO_AUTH=1 {tag}   # or see "Authentication"
 curl -s localhost:{common.PORT}/v2/health/ready
 ```
 
@@ -202,36 +202,7 @@ into wheels; the final stage installs them offline, then modelport from
 `HEALTHCHECK` runs `python /app/entrypoint.py healthcheck` (the slim image has no
 curl), which asks `/v2/health/ready`.
 
-## Authentication
-
-The container binds `0.0.0.0`. A modelport with token auth refuses to serve a
-non-loopback address without tokens unless told `--insecure-no-auth`. Choose one:
-
-- **Tokens in the image's state.** Keep `{common.STATE_DIR}` on a volume, create a
-  token there, then serve:
-  `docker run --rm -v mp-state:{common.STATE_DIR} {tag} tokens create app --role predictor`,
-  then `docker run -d -p {common.PORT}:{common.PORT} -v mp-state:{common.STATE_DIR} {tag}`.
-- **Tokens in your registry.** `-e MODELPORT_DATABASE_URL=postgresql+psycopg://...`
-  (the registry this context came from: the version and its digests are the same
-  there); artifacts are still read from the image.
-- **No auth, on purpose**, behind a gateway that authenticates:
-  `-e MODELPORT_SERVE_ARGS=--insecure-no-auth`.
-
-## Environment
-
-| variable | default | meaning |
-|---|---|---|
-| `MODELPORT_SERVE_ARGS` | (empty) | more `modelport serve` flags, e.g. `--workers 2` |
-| `MODELPORT_SERVE_HOST` / `MODELPORT_SERVE_PORT` | `0.0.0.0` / `{common.PORT}` | where to listen |
-| `MODELPORT_SERVE_CONFIG` | `/app/serve.yaml` | another serve.yaml (e.g. a mounted ConfigMap) |
-| `MODELPORT_STATE_DIR` | `{common.STATE_DIR}` | writable: registry copy, prediction log |
-| `MODELPORT_HOME` | `/app/home` | the baked, read-only registry |
-
-`python /app/entrypoint.py ARGS` runs any other modelport command against the same
-registry (`docker run --rm {tag} models list`). The root filesystem can be read-only
-when `{common.STATE_DIR}` and `/tmp` are writable.
-
-## What is inside
+{_runtime_section(tag)}## What is inside
 
 - `app/home/`: a registry (SQLite + `artifacts/sha256/...`) holding only {v.uri}
   (lower numbers are deleted placeholders, so the number is the source's); its alias,
@@ -242,3 +213,41 @@ when `{common.STATE_DIR}` and `/tmp` are writable.
 
 Notes from the build:
 {note_lines}"""
+
+
+def _runtime_section(tag: str) -> str:
+    """README: authentication choices and the entrypoint's environment."""
+    return f"""\
+## Authentication
+
+The container binds `0.0.0.0`, and expects to check tokens: a modelport with token
+auth refuses to serve a non-loopback address when no token exists, unless told to
+serve without auth. Choose one:
+
+- **Tokens in the image's state.** Keep `{common.STATE_DIR}` on a volume, create a
+  token there, then serve:
+  `docker run --rm -v mp-state:{common.STATE_DIR} {tag} tokens create app --role predictor`,
+  then `docker run -d -p {common.PORT}:{common.PORT} -v mp-state:{common.STATE_DIR} {tag}`.
+- **Tokens in your registry.** `-e MODELPORT_DATABASE_URL=postgresql+psycopg://...`
+  (the registry this context came from: the version and its digests are the same
+  there); artifacts are still read from the image.
+- **No auth, on purpose**, behind a gateway that authenticates:
+  `-e MODELPORT_INSECURE_NO_AUTH=1` (passed as `serve --insecure-no-auth` where serve
+  has that flag; a modelport without token auth has nothing to turn off).
+
+## Environment
+
+| variable | default | meaning |
+|---|---|---|
+| `MODELPORT_SERVE_ARGS` | (empty) | more `modelport serve` flags, e.g. `--workers 2` |
+| `MODELPORT_INSECURE_NO_AUTH` | (unset) | `1`: serve without token auth |
+| `MODELPORT_SERVE_HOST` / `MODELPORT_SERVE_PORT` | `0.0.0.0` / `{common.PORT}` | where to listen |
+| `MODELPORT_SERVE_CONFIG` | `/app/serve.yaml` | another serve.yaml (e.g. a mounted ConfigMap) |
+| `MODELPORT_STATE_DIR` | `{common.STATE_DIR}` | writable: registry copy, prediction log |
+| `MODELPORT_HOME` | `/app/home` | the baked, read-only registry |
+
+`python /app/entrypoint.py ARGS` runs any other modelport command against the same
+registry (`docker run --rm {tag} models list`). The root filesystem can be read-only
+when `{common.STATE_DIR}` and `/tmp` are writable.
+
+"""

@@ -179,8 +179,7 @@ class _Kit:
             "env": [
                 {"name": "MODELPORT_SERVE_PORT", "value": str(common.PORT)},
                 {"name": "MODELPORT_STATE_DIR", "value": common.STATE_DIR},
-                # Extra serve flags: e.g. --insecure-no-auth behind an authenticating
-                # gateway (see README.md, "Authentication").
+                # Extra serve flags (e.g. --workers 2). Token auth: see README.md.
                 {"name": "MODELPORT_SERVE_ARGS", "value": ""},
             ],
             "resources": self.resources(),
@@ -285,8 +284,10 @@ kubectl apply -f kserve/             # or: the KServe InferenceService instead
 
 Each pod has its own copy of the image's registry, so tokens made in one pod are not in
 another. Either set `MODELPORT_DATABASE_URL` (from a Secret) to the team registry that
-holds the tokens, or put an authenticating gateway in front and set
-`MODELPORT_SERVE_ARGS: --insecure-no-auth`.
+holds the tokens, or put an authenticating gateway in front and add the env
+`MODELPORT_INSECURE_NO_AUTH: "1"` to the container (serve then runs without token auth,
+on purpose). As generated, neither is set: a modelport with token auth refuses to
+start without tokens rather than serve the network unauthenticated.
 
 ## KServe
 

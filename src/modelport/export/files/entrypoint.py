@@ -17,7 +17,9 @@ Environment (defaults in brackets):
   PostgreSQL, which holds tokens); then nothing is copied.
 - ``MODELPORT_SERVE_CONFIG`` [serve.yaml beside this file], ``MODELPORT_SERVE_HOST``
   [0.0.0.0], ``MODELPORT_SERVE_PORT`` [8080], ``MODELPORT_SERVE_ARGS``: more ``serve``
-  flags, split like a shell would (e.g. ``--workers 2`` or ``--insecure-no-auth``).
+  flags, split like a shell would (e.g. ``--workers 2``).
+- ``MODELPORT_INSECURE_NO_AUTH=1``: serve without token auth on purpose (behind a
+  gateway that authenticates); passed as ``--insecure-no-auth`` where serve has it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DB = "registry.db"
 SEED_MARK = "seed.sha256"
+NO_AUTH = "--insecure-no-auth"
 
 
 def _say(message: str) -> None:
@@ -93,15 +96,38 @@ def prepare(env: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def serve_command(env: dict[str, str], args: list[str]) -> list[str]:
-    """``modelport serve`` with the config, host and port from the environment."""
+def serve_command(env: dict[str, str], args: list[str],
+                  options: set[str] | None = None) -> list[str]:
+    """``modelport serve`` with the config, host and port from the environment.
+
+    ``MODELPORT_INSECURE_NO_AUTH=1`` adds ``--insecure-no-auth`` when this modelport's
+    serve has that flag; one without token auth has no auth to turn off, so nothing is
+    added. ``options`` (serve's flags) is looked up only when needed.
+    """
+    extra = shlex.split(env.get("MODELPORT_SERVE_ARGS") or "")
+    if env.get("MODELPORT_INSECURE_NO_AUTH", "").lower() in ("1", "true", "yes") and \
+            NO_AUTH not in extra:
+        known = options if options is not None else serve_options()
+        if NO_AUTH in known:
+            extra.append(NO_AUTH)
     return [
         sys.executable, "-m", "modelport", "serve",
         "--config", env.get("MODELPORT_SERVE_CONFIG") or str(HERE / "serve.yaml"),
         "--host", env.get("MODELPORT_SERVE_HOST") or "0.0.0.0",  # noqa: S104 - in a container
         "--port", env.get("MODELPORT_SERVE_PORT") or "8080",
-        *shlex.split(env.get("MODELPORT_SERVE_ARGS") or ""), *args,
+        *extra, *args,
     ]
+
+
+def serve_options() -> set[str]:
+    """Every flag of the installed ``modelport serve`` (read from its click command)."""
+    import typer.main
+
+    from modelport.cli.main import app
+
+    group = typer.main.get_command(app)
+    command = group.commands["serve"]  # type: ignore[attr-defined]
+    return {opt for param in command.params for opt in getattr(param, "opts", ())}
 
 
 def healthcheck(env: dict[str, str]) -> int:
