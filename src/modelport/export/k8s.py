@@ -20,7 +20,7 @@ from modelport.errors import InvalidInputError
 from modelport.export import common
 from modelport.export.imageref import parse_image
 from modelport.export.outdir import staged, write_text
-from modelport.export.source import Source, resolve
+from modelport.export.source import Source, resolve, slug
 
 CONFIG_DIR = "/etc/modelport"
 MAX_REPLICAS = 1000
@@ -89,8 +89,6 @@ def write(build: K8sBuild, out: Path, *, force: bool = False) -> None:
 
 
 def _check_label(value: str, what: str) -> None:
-    from modelport.export.source import slug
-
     if len(value) > 63 or slug(value) != value:
         raise InvalidInputError(
             f"{what} {value[:80]!r} is not a DNS-1123 label (lowercase a-z 0-9 '-', "

@@ -120,7 +120,11 @@ def serve_command(env: dict[str, str], args: list[str],
 
 
 def serve_options() -> set[str]:
-    """Every flag of the installed ``modelport serve`` (read from its click command)."""
+    """Every flag of the installed ``modelport serve`` (read from its click command).
+
+    This script sits above the CLI (it runs it), so reading the CLI's own definition
+    is the dependency pointing the right way, and exact where parsing ``--help`` text
+    would depend on terminal width."""
     import typer.main
 
     from modelport.cli.main import app
