@@ -73,7 +73,7 @@ def to_onnx(model: LoadedModel, stored: bytes | None = None, check_rows: Any = N
             f"{model.version.uri} is a {model.flavor.name} model. {supported()}")
     rows = _check_input(model, check_rows, columns)
     if model.flavor.name == "onnx":
-        return _as_stored(model, rows, stored or b"", columns)
+        return _as_stored(model, rows, stored or b"")
     if rows is None:
         raise UnsupportedModelError(
             f"{model.version.uri} has no input example, so a conversion could not be "
@@ -143,7 +143,7 @@ def _convert(model: LoadedModel, rows: Any, columns: list[str]) -> Converted:
             onx = convert_sklearn(estimator, options=options,
                                   initial_types=[("input", tensor_type([None, len(columns)]))])
             data = onx.SerializeToString()
-            got = _run(data, array.astype(dtype), columns)
+            got = _run(data, array.astype(dtype))
         except Exception as exc:  # skl2onnx and onnxruntime raise many unrelated types
             failures.append(f"{label}: {str(exc).splitlines()[0][:160]}")
             continue
@@ -156,12 +156,11 @@ def _convert(model: LoadedModel, rows: Any, columns: list[str]) -> Converted:
         f"graph ({'; '.join(failures)}). {supported()}")
 
 
-def _as_stored(model: LoadedModel, rows: Any, data: bytes, columns: list[str]
-               ) -> Converted:
+def _as_stored(model: LoadedModel, rows: Any, data: bytes) -> Converted:
     if rows is None:
         return Converted(data, "as stored", 0, None, None)
     expected = np.asarray(model.predict(rows))
-    got = _run(data, np.asarray(rows), columns)
+    got = _run(data, rows)
     result = _compare(expected, got, "as stored", data)
     if result is None:
         raise UnsupportedModelError(
@@ -170,22 +169,14 @@ def _as_stored(model: LoadedModel, rows: Any, data: bytes, columns: list[str]
     return result
 
 
-_CASTS: dict[str, Any] = {"tensor(float)": np.float32, "tensor(double)": np.float64,
-                          "tensor(int64)": np.int64, "tensor(int32)": np.int32}
+def _run(data: bytes, rows: Any) -> np.ndarray:
+    """The graph's first output on ``rows``, through modelport's own ONNX flavor (the
+    graph checked as at registration, inputs fed and cast as the edge runner does)."""
+    from modelport.flavors import SavedModel, TrustPolicy, get_flavor
+    from modelport.flavors.onnx import FILE
 
-
-def _run(data: bytes, array: np.ndarray, columns: list[str]) -> np.ndarray:
-    """The graph's first output, fed as the edge runner feeds it."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
-    nodes = session.get_inputs()
-    if len(nodes) > 1 and {n.name for n in nodes} <= set(columns):
-        feed = {n.name: array[:, [columns.index(n.name)]].astype(_CASTS.get(n.type, np.float32))
-                for n in nodes}
-    else:
-        feed = {nodes[0].name: array.astype(_CASTS.get(nodes[0].type, np.float32))}
-    return np.asarray(session.run(None, feed)[0])
+    predictor = get_flavor("onnx").validate(SavedModel({FILE: data}), TrustPolicy())
+    return np.asarray(predictor.predict(rows))
 
 
 def _compare(expected: np.ndarray, got: np.ndarray, how: str, data: bytes
