@@ -82,6 +82,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MODELPORT_HOME", str(h))
     monkeypatch.delenv("MODELPORT_DATABASE_URL", raising=False)
     monkeypatch.delenv("MODELPORT_TRUSTED_TYPES", raising=False)
+    for key in ("MODELPORT_SIGNING_KEY", "MODELPORT_VERIFY_KEYS", "MODELPORT_ENCRYPTION_KEY"):
+        monkeypatch.delenv(key, raising=False)  # a developer's keys must not change a test
     monkeypatch.setenv("MODELPORT_USER", "tester")
     return h
 

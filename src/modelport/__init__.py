@@ -22,6 +22,9 @@ from modelport.flavors.python_model import ModelContext, PythonModel
 from modelport.registry.entities import AliasEvent, ModelVersion, RegisteredModel
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from modelport.artifacts.signing import KeySource, PublicKeySource, VerifyKeys
     from modelport.gates import GateReport
 
 __version__ = "0.1.0"
@@ -40,25 +43,31 @@ def log_model(
     description: str = "",
     artifacts: dict[str, str] | None = None,
     registry: Registry | None = None,
+    sign_key: KeySource | None = None,
 ) -> ModelVersion:
-    """Register ``model`` as the next version of ``name`` in the default registry."""
+    """Register ``model`` as the next version of ``name`` in the default registry
+    (signed with ``sign_key``, or ``$MODELPORT_SIGNING_KEY`` if set)."""
     reg = registry or Registry()
     try:
         return reg.log_model(
             model, name, input_example=input_example, metrics=metrics, params=params,
             tags=tags, training_data=training_data, trusted=trusted,
-            description=description, artifacts=artifacts,
+            description=description, artifacts=artifacts, sign_key=sign_key,
         )
     finally:
         if registry is None:
             reg.close()
 
 
-def load_model(uri: str, *, trusted: bool = False, registry: Registry | None = None) -> LoadedModel:
-    """Load ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``, ``NAME/VERSION`` or ``NAME@ALIAS``."""
+def load_model(
+    uri: str, *, trusted: bool = False, registry: Registry | None = None,
+    require_signature_keys: VerifyKeys | Sequence[PublicKeySource] | None = None,
+) -> LoadedModel:
+    """Load ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``, ``NAME/VERSION`` or
+    ``NAME@ALIAS`` (refused unless signed by one of ``require_signature_keys``, if given)."""
     reg = registry or Registry()
     try:
-        return reg.load_model(uri, trusted=trusted)
+        return reg.load_model(uri, trusted=trusted, require_signature_keys=require_signature_keys)
     finally:
         if registry is None:
             reg.close()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelport.artifacts.bundle import Bundle, WrittenBundle, write_bundle
 from modelport.artifacts.store import ArtifactStore, LocalArtifactStore
-from modelport.config import Settings
+from modelport.config import ENCRYPTION_KEY_ENV, SIGNING_KEY_ENV, VERIFY_KEYS_ENV, Settings
 from modelport.errors import (
     ArtifactIntegrityError,
     ConfigurationError,
@@ -35,11 +35,16 @@ from modelport.registry.store import NewVersion, RegistryStore, SqlRegistryStore
 from modelport.uri import ModelURI, parse_uri, validate_name
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from modelport.artifacts.s3 import S3ArtifactStore
+    from modelport.artifacts.signing import KeySource, PublicKeySource, SigningKey, VerifyKeys
     from modelport.monitoring.profile import ReferenceProfile
     from modelport.registry.alerts import AlertStore
     from modelport.registry.audit import AuditStore
     from modelport.registry.deployments import DeploymentStore
     from modelport.registry.records import RecordStore
+    from modelport.registry.tokens import TokenStore
 
 EXAMPLE_FILE = "input_example.json"
 PROFILE_FILE = "reference_profile.json"
@@ -105,6 +110,8 @@ class VerifyReport:
     digest: str
     files: int
     bytes: int
+    signed_by: str | None = None  # the key id in the version's signature record
+    signature: str = "unsigned"  # "verified" (by a trusted key), "unchecked" or "unsigned"
 
 
 class Registry:
@@ -157,6 +164,13 @@ class Registry:
 
         return AuditStore(self._sql_store())
 
+    @functools.cached_property
+    def tokens(self) -> TokenStore:
+        """API tokens: create (shown once), list, verify, revoke."""
+        from modelport.registry.tokens import TokenStore
+
+        return TokenStore(self._sql_store())
+
     def _sql_store(self) -> SqlRegistryStore:
         if not isinstance(self.store, SqlRegistryStore):
             raise ConfigurationError("deployments and records need the SQL registry store")
@@ -189,12 +203,17 @@ class Registry:
         trusted: bool = False,
         description: str = "",
         artifacts: dict[str, str] | None = None,
+        sign_key: KeySource | None = None,
     ) -> ModelVersion:
-        """Store ``model`` as the next version of ``name`` and return that version."""
+        """Store ``model`` as the next version of ``name`` and return that version.
+
+        ``sign_key`` (a PEM path or text, or an Ed25519 key; by default
+        ``$MODELPORT_SIGNING_KEY`` if set) signs the version as it is registered."""
         from modelport.datafiles import fingerprint
         from modelport.signature import infer_signature
 
         validate_name(name)
+        signer = _signing_key(sign_key)  # a bad key fails before anything is written
         flavor = flavor_for_model(model, trusted=trusted)
         if artifacts and flavor.name != "python":
             raise InvalidInputError("artifacts= is only for modelport.PythonModel models")
@@ -216,7 +235,7 @@ class Registry:
         return self._register(
             name, flavor, saved, signature=signature, input_example=input_example,
             metrics=metrics, params=params, tags=tags, description=description,
-            training_data=data_print, extra_files=extra,
+            training_data=data_print, extra_files=extra, sign_key=signer,
         )
 
     def register_file(
@@ -230,11 +249,14 @@ class Registry:
         params: dict[str, Any] | None = None,
         tags: dict[str, str] | None = None,
         description: str = "",
+        sign_key: KeySource | None = None,
     ) -> ModelVersion:
-        """Register a model file made elsewhere, detecting its flavor from the content."""
+        """Register a model file made elsewhere, detecting its flavor from the content
+        (signed with ``sign_key`` as in ``log_model``)."""
         from modelport.signature import infer_signature
 
         validate_name(name)
+        signer = _signing_key(sign_key)
         p = Path(path)
         if not p.is_file():
             raise InvalidInputError(f"model file not found: {p}")
@@ -255,14 +277,14 @@ class Registry:
         return self._register(
             name, flavor, saved, signature=signature, input_example=input_example,
             metrics=metrics, params=params, tags={**(tags or {}), "source_file": p.name},
-            description=description, training_data=None,
+            description=description, training_data=None, sign_key=signer,
         )
 
     def _register(
         self, name: str, flavor: Flavor, saved: SavedModel, *, signature: dict[str, Any] | None,
         input_example: Any, metrics: dict[str, float] | None, params: dict[str, Any] | None,
         tags: dict[str, str] | None, description: str, training_data: dict[str, Any] | None,
-        extra_files: dict[str, bytes] | None = None,
+        extra_files: dict[str, bytes] | None = None, sign_key: SigningKey | None = None,
     ) -> ModelVersion:
         files = {**saved.files, **(extra_files or {})}
         if input_example is not None:
@@ -289,8 +311,12 @@ class Registry:
                          "platform": platform.platform(terse=True)},
             description=description,
         )
+        user = self.settings.user
         try:
-            return self.store.create_version(name, new)
+            if sign_key is None:
+                return self.store.create_version(name, new)
+            return self.store.create_version(
+                name, new, signer=lambda n: sign_key.sign(name, n, written.digest, user))
         except BaseException:
             # Leave no orphan: remove blobs this call created, unless a concurrent
             # registration of identical content has referenced them meanwhile.
@@ -321,10 +347,19 @@ class Registry:
         """Every alias move of ``name`` (or of one alias), oldest first."""
         return self.store.alias_history(name, alias)
 
-    def load_model(self, uri: str | ModelURI, *, trusted: bool = False) -> LoadedModel:
-        """Load a version for prediction; its artifact is digest-checked on the way."""
+    def load_model(
+        self, uri: str | ModelURI, *, trusted: bool = False,
+        require_signature_keys: VerifyKeys | Sequence[PublicKeySource] | None = None,
+    ) -> LoadedModel:
+        """Load a version for prediction; its artifact is digest-checked on the way.
+
+        With ``require_signature_keys`` (public key paths or a ``VerifyKeys``) the
+        version must be signed by one of them, checked before any of its bytes are read
+        (UntrustedModelError saying why otherwise)."""
         version = self.store.resolve(uri if isinstance(uri, ModelURI) else parse_uri(uri),
                                      with_aliases=False)
+        if require_signature_keys is not None:
+            _check_signature(version, require_signature_keys)
         bundle = Bundle(self.artifacts, version.artifact_digest)
         if bundle.flavor != version.flavor:
             raise ArtifactIntegrityError(
@@ -337,12 +372,40 @@ class Registry:
         predictor = flavor.load(bundle, self._policy(trusted))
         return LoadedModel(version, flavor, predictor, bundle)
 
-    def verify(self, uri: str | ModelURI) -> VerifyReport:
-        """Re-read every file of a version's artifact, checking each digest."""
+    def verify(self, uri: str | ModelURI, *,
+               keys: VerifyKeys | Sequence[PublicKeySource] | None = None) -> VerifyReport:
+        """Re-read every file of a version's artifact, checking each digest, and check its
+        signature against ``keys`` (default ``$MODELPORT_VERIFY_KEYS``; with neither,
+        the signature is reported "unchecked")."""
         version = self.get(uri)
+        if keys is None and os.environ.get(VERIFY_KEYS_ENV, "").strip():
+            from modelport.artifacts.signing import load_verify_keys
+
+            keys = load_verify_keys()
+        if keys is not None:  # before reading the bytes, as a server does
+            _check_signature(version, keys)
         bundle = Bundle(self.artifacts, version.artifact_digest)
         size = bundle.verify()
-        return VerifyReport(version.uri, version.artifact_digest, len(bundle.names()), size)
+        signed_by = (version.signing or {}).get("key_id")
+        status = "verified" if keys is not None else "unchecked" if signed_by else "unsigned"
+        return VerifyReport(version.uri, version.artifact_digest, len(bundle.names()), size,
+                            signed_by, status)
+
+    def sign(self, uri: str | ModelURI, key: KeySource | None = None, *,
+             replace: bool = False) -> ModelVersion:
+        """Sign an existing version with ``key`` (default ``$MODELPORT_SIGNING_KEY``),
+        audited as ``version.sign``. Its artifact is verified first: a signature vouches
+        for intact bytes."""
+        from modelport.artifacts.signing import load_signing_key
+        from modelport.registry.signatures import set_signing
+
+        signer = load_signing_key(key)
+        version = self.get(uri)
+        Bundle(self.artifacts, version.artifact_digest).verify()
+        record = signer.sign(version.name, version.version, version.artifact_digest,
+                             self.settings.user)
+        return set_signing(self._sql_store(), version.name, version.version, record,
+                           self.settings.user, replace=replace)
 
     def reference_profile(self, uri: str | ModelURI) -> ReferenceProfile | None:
         """The reference profile of a version (None if it was registered without
@@ -377,15 +440,44 @@ class Registry:
 
 
 def _artifact_store(location: str, home: Path) -> ArtifactStore:
+    raw: LocalArtifactStore | S3ArtifactStore
     if location.startswith("s3://"):
         from modelport.artifacts.s3 import from_location
 
-        return from_location(location, home)
-    if "://" in location and not location.startswith("file://"):
+        raw = from_location(location, home)
+    elif "://" in location and not location.startswith("file://"):
         raise ConfigurationError(
             f"artifact location {location!r}: use a local folder, file://PATH or "
             "s3://BUCKET/PREFIX")
-    return LocalArtifactStore(location.removeprefix("file://"))
+    else:
+        raw = LocalArtifactStore(location.removeprefix("file://"))
+    if not os.environ.get(ENCRYPTION_KEY_ENV, "").strip():
+        return raw
+    from modelport.artifacts.encryption import EncryptedArtifactStore, EncryptionKey
+
+    return EncryptedArtifactStore(raw, EncryptionKey.from_setting(
+        os.environ[ENCRYPTION_KEY_ENV]))
+
+
+def _signing_key(source: KeySource | None) -> SigningKey | None:
+    """The key to sign a registration with: ``source``, else ``$MODELPORT_SIGNING_KEY``
+    if set, else None (unsigned)."""
+    if source is None and not os.environ.get(SIGNING_KEY_ENV, "").strip():
+        return None
+    from modelport.artifacts.signing import load_signing_key
+
+    return load_signing_key(source)
+
+
+def _check_signature(version: ModelVersion,
+                     keys: VerifyKeys | Sequence[PublicKeySource]) -> str:
+    """The trusted key id that signed ``version``, else UntrustedModelError."""
+    from modelport.artifacts.signing import as_verify_keys
+
+    trusted = as_verify_keys(keys)
+    assert trusted is not None
+    return trusted.verify(version.uri, version.name, version.version,
+                          version.artifact_digest, version.signing)
 
 
 def _safe_in_use(store: RegistryStore, digest: str) -> bool:

@@ -5,6 +5,11 @@ Values come from, in order of precedence: explicit arguments, environment variab
 ``MODELPORT_TRUSTED_TYPES``, ``MODELPORT_USER``), then ``$MODELPORT_HOME/config.toml``.
 The trusted-type list is configuration of the operator, never read from an artifact:
 a model file must not be able to vouch for itself.
+
+Keys are read from the environment only where they are used, and never kept in
+``Settings`` (whose repr could reach a log): ``MODELPORT_SIGNING_KEY``,
+``MODELPORT_VERIFY_KEYS`` (``artifacts.signing``) and ``MODELPORT_ENCRYPTION_KEY``
+(``artifacts.encryption``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from typing import Any
 from modelport.errors import ConfigurationError
 
 DEFAULT_HOME = "~/.modelport"
+SIGNING_KEY_ENV = "MODELPORT_SIGNING_KEY"  # PEM text or a path: signs registrations
+VERIFY_KEYS_ENV = "MODELPORT_VERIFY_KEYS"  # public key paths, comma separated
+ENCRYPTION_KEY_ENV = "MODELPORT_ENCRYPTION_KEY"  # base64 of 32 bytes, or a path
 
 
 @dataclass(frozen=True)

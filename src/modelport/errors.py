@@ -25,6 +25,9 @@ builtin exception is ever mapped to a status by accident::
     ├── AuditChainError                 500  exit 12 (an audit record was edited, deleted
     │                                                 or reordered)
     ├── UntrustedModelError             403  exit 6  (pickle, custom code, untrusted skops types)
+    ├── AuthenticationError             401  exit 13 (no token, or not a valid one)
+    ├── PermissionDeniedError           403  exit 14 (a valid token outside its role or models)
+    ├── RateLimitedError                429  exit 8  (too many requests: retry after a while)
     ├── DatabaseSchemaError             500  exit 7  (database newer than this code)
     ├── ConfigurationError              500  exit 7
     ├── PipelineStepError               500  exit 11 (a pipeline step failed; a modelport
@@ -158,6 +161,33 @@ class UntrustedModelError(ModelportError):
     exit_code = 6
 
 
+class AuthenticationError(ModelportError):
+    """No token was sent, or the one sent is unknown, wrong, revoked or expired."""
+
+    http_status = 401
+    exit_code = 13
+
+
+class PermissionDeniedError(ModelportError):
+    """A valid token whose role or model pattern does not cover the request. The message
+    never says whether the model exists."""
+
+    http_status = 403
+    exit_code = 14
+
+
+class RateLimitedError(ModelportError):
+    """Too many requests from one token (or failed logins from one address); retry after
+    ``retry_after`` seconds."""
+
+    http_status = 429
+    exit_code = 8
+
+    def __init__(self, message: str, retry_after: float = 1.0, **details: object) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
+
+
 class DatabaseSchemaError(ModelportError):
     """The database schema is newer than this code, or not a modelport database."""
 
@@ -229,6 +259,7 @@ __all__ = [
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
     "AuditChainError",
+    "AuthenticationError",
     "ConfigurationError",
     "ConflictError",
     "DatabaseSchemaError",
@@ -244,7 +275,9 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
     "PipelineStepError",
+    "RateLimitedError",
     "RequestTimeoutError",
     "RolloutNotFoundError",
     "SignatureError",

@@ -43,7 +43,8 @@ class Result:
 def cli_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment for a CLI run against ``home`` (nothing inherited can leak in)."""
     env = {**os.environ, "MODELPORT_HOME": str(home), "MODELPORT_USER": "tester"}
-    for key in ("MODELPORT_DATABASE_URL", "MODELPORT_ARTIFACTS", "MODELPORT_TRUSTED_TYPES"):
+    for key in ("MODELPORT_DATABASE_URL", "MODELPORT_ARTIFACTS", "MODELPORT_TRUSTED_TYPES",
+                "MODELPORT_SIGNING_KEY", "MODELPORT_VERIFY_KEYS", "MODELPORT_ENCRYPTION_KEY"):
         env.pop(key, None)
     env.update(extra)
     return env

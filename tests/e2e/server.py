@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -25,7 +26,8 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
     """Environment for a server against ``home`` (nothing inherited leaks in)."""
     env = {**os.environ, "MODELPORT_HOME": str(home), "MODELPORT_USER": "tester"}
     for key in ("MODELPORT_DATABASE_URL", "MODELPORT_ARTIFACTS", "MODELPORT_TRUSTED_TYPES",
-                "PROMETHEUS_MULTIPROC_DIR"):
+                "PROMETHEUS_MULTIPROC_DIR", "MODELPORT_SIGNING_KEY", "MODELPORT_VERIFY_KEYS",
+                "MODELPORT_ENCRYPTION_KEY"):
         env.pop(key, None)
     env.update(extra)
     return env
@@ -39,10 +41,15 @@ class ServerProcess:
     """
 
     def __init__(self, home: Path, args: Sequence[str], *, env: dict[str, str] | None = None,
-                 ready_timeout: float = 90.0, wait_ready: bool = True) -> None:
+                 ready_timeout: float = 90.0, wait_ready: bool = True,
+                 ca: Path | None = None) -> None:
         self.home = home
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # With ``ca`` (the certificate a --tls-cert server presents) it is spoken to over
+        # HTTPS, verified against that certificate alone.
+        self.verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(ca)) if ca is not None else True)
+        self.url = f"{'https' if ca is not None else 'http'}://127.0.0.1:{self.port}"
         self.args = [*args, "--port", str(self.port)]
         self.env = server_env(home, **(env or {}))
         self.ready_timeout = ready_timeout
@@ -76,7 +83,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                ok = httpx.get(f"{self.url}/v2/health/ready", timeout=2,
+                ok = httpx.get(f"{self.url}/v2/health/ready", timeout=2, verify=self.verify,
                                headers={"connection": "close"}).status_code == 200
             except httpx.TransportError:
                 ok = False

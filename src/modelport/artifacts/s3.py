@@ -15,6 +15,11 @@ The same guarantees as the local store:
 A read-through local cache (``BlobCache``) with a size bound keeps recently read blobs
 on disk, so a restarted server does not download its models again.
 
+The raw-object methods (``write_object``, ``read_object``, ``peek``) are what
+``EncryptedArtifactStore`` writes through; they bypass the cache, which verifies
+entries against their digest and so could hold only plaintext: with encryption on,
+blobs are downloaded on every load and never stored in the clear on local disk.
+
 Credentials come from the usual AWS variables (``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, profiles); the endpoint from
 ``MODELPORT_S3_ENDPOINT_URL`` or ``AWS_ENDPOINT_URL``.
@@ -90,14 +95,7 @@ class S3ArtifactStore:
         digest = digest_bytes(data)
         key = self.key_for(digest)
         if not self._call(lambda: self.fs.exists(key), key):
-            tmp = self._path("tmp", secrets.token_hex(16))
-            self._call(lambda: self.fs.pipe_file(tmp, data), tmp)
-            try:
-                self._call(lambda: self.fs.copy(tmp, key), key)
-            finally:
-                # A stray temp object is harmless; never let it mask the real outcome.
-                with contextlib.suppress(OSError):
-                    self.fs.rm_file(tmp)
+            self.write_object(digest, data)
         if self.cache is not None:
             self.cache.put(digest, data)
         return digest
@@ -121,6 +119,42 @@ class S3ArtifactStore:
         if self.cache is not None:
             self.cache.put(digest, data)
         return data
+
+    def write_object(self, digest: str, data: bytes) -> None:
+        """Upload ``data`` under a temp key, then commit it (server-side copy) to the
+        address of ``digest``, replacing what was there."""
+        key = self.key_for(digest)
+        tmp = self._path("tmp", secrets.token_hex(16))
+        self._call(lambda: self.fs.pipe_file(tmp, data), tmp)
+        try:
+            self._call(lambda: self.fs.copy(tmp, key), key)
+        finally:
+            # A stray temp object is harmless; never let it mask the real outcome.
+            with contextlib.suppress(OSError):
+                self.fs.rm_file(tmp)
+        if self.cache is not None:
+            self.cache.delete(digest)  # whatever it held is no longer what is stored
+
+    def read_object(self, digest: str) -> bytes:
+        """The object's bytes as stored, unchecked, from the bucket (never the cache)."""
+        key = self.key_for(digest)
+        try:
+            data: bytes = self._call(lambda: self.fs.cat_file(key), key)
+        except ArtifactNotFoundError:
+            raise ArtifactNotFoundError(
+                f"artifact {digest} not found in {self.describe()}") from None
+        return data
+
+    def peek(self, digest: str, n: int) -> tuple[int, bytes] | None:
+        """(size, first ``n`` bytes) of the object, or None if absent."""
+        key = self.key_for(digest)
+        try:
+            size = int(self._call(lambda: self.fs.info(key), key)["size"])
+            head: bytes = self._call(lambda: self.fs.cat_file(key, start=0, end=n), key) \
+                if size else b""
+        except ArtifactNotFoundError:
+            return None
+        return size, head
 
     def exists(self, digest: str) -> bool:
         """Whether the bucket holds an object under ``digest``."""

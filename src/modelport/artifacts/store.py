@@ -2,7 +2,10 @@
 
 The interface is deliberately small (put, get, exists, delete, verify) so that an
 S3-compatible store can implement it on top of fsspec later without other modules
-noticing.
+noticing. Below it, each store also moves raw objects (``write_object``,
+``read_object``, ``peek``): what a wrapping store such as
+``artifacts.encryption.EncryptedArtifactStore`` keeps under a digest that is not the
+hash of the stored bytes themselves.
 """
 
 from __future__ import annotations
@@ -60,6 +63,34 @@ class ArtifactStore(Protocol):
         ...
 
 
+class ObjectStore(Protocol):
+    """Raw objects under digests, unchecked: the layer a wrapping store writes through."""
+
+    def write_object(self, digest: str, data: bytes) -> None:
+        """Store ``data`` under ``digest`` atomically (replacing what was there)."""
+        ...
+
+    def read_object(self, digest: str) -> bytes:
+        """The bytes under ``digest`` as stored (ArtifactNotFoundError if absent)."""
+        ...
+
+    def peek(self, digest: str, n: int) -> tuple[int, bytes] | None:
+        """(size, first ``n`` bytes) of the object, or None if absent."""
+        ...
+
+    def exists(self, digest: str) -> bool:
+        """Whether an object is stored under ``digest``."""
+        ...
+
+    def delete(self, digest: str) -> None:
+        """Remove the object (no error if absent)."""
+        ...
+
+    def describe(self) -> str:
+        """Where the objects are, for messages."""
+        ...
+
+
 class LocalArtifactStore:
     """Blobs as files under ``root/sha256/ab/<hex>``, written by temp file + atomic rename."""
 
@@ -82,6 +113,13 @@ class LocalArtifactStore:
         target = self.path_for(digest)
         if target.is_file() and target.stat().st_size == len(data):
             return digest  # dedup: identical content is stored once
+        self.write_object(digest, data)
+        return digest
+
+    def write_object(self, digest: str, data: bytes) -> None:
+        """Write by temp file, fsync and rename: a reader sees the old object or the new
+        one, never a part."""
+        target = self.path_for(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
@@ -96,22 +134,34 @@ class LocalArtifactStore:
             Path(tmp_name).unlink(missing_ok=True)
             raise
         _fsync_dir(target.parent)
-        return digest
 
-    def get(self, digest: str) -> bytes:
-        """Read and verify; a changed or truncated file raises ArtifactIntegrityError."""
-        path = self.path_for(digest)
+    def read_object(self, digest: str) -> bytes:
+        """The file's bytes, unchecked."""
         try:
-            data = path.read_bytes()
+            return self.path_for(digest).read_bytes()
         except FileNotFoundError:
             raise ArtifactNotFoundError(
                 f"artifact {digest} is missing from {self.root}", digest=digest
             ) from None
+
+    def peek(self, digest: str, n: int) -> tuple[int, bytes] | None:
+        """Size and first ``n`` bytes of the file, or None."""
+        try:
+            with self.path_for(digest).open("rb") as fh:
+                return os.fstat(fh.fileno()).st_size, fh.read(n)
+        except FileNotFoundError:
+            return None
+
+    def get(self, digest: str) -> bytes:
+        """Read and verify; a changed or truncated file raises ArtifactIntegrityError."""
+        data = self.read_object(digest)
         actual = digest_bytes(data)
         if actual != digest:
+            _refuse_encrypted(digest, data)
             raise ArtifactIntegrityError(
                 f"artifact {digest} is corrupt: its content now hashes to {actual} "
-                f"({len(data)} bytes at {path}); it was changed or truncated after it was stored",
+                f"({len(data)} bytes at {self.path_for(digest)}); it was changed or "
+                "truncated after it was stored",
                 digest=digest,
             )
         return data
@@ -123,6 +173,13 @@ class LocalArtifactStore:
     def delete(self, digest: str) -> None:
         """Remove the file for ``digest`` if present."""
         self.path_for(digest).unlink(missing_ok=True)
+
+
+def _refuse_encrypted(digest: str, data: bytes) -> None:
+    """An encrypted blob read without the key: say so, rather than call it corrupt."""
+    from modelport.artifacts.encryption import refuse_without_key
+
+    refuse_without_key(digest, data)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -154,13 +211,27 @@ class MemoryArtifactStore:
         self.objects.setdefault(digest, bytes(data))
         return digest
 
-    def get(self, digest: str) -> bytes:
-        """The bytes, verified against the digest."""
+    def write_object(self, digest: str, data: bytes) -> None:
+        """Keep ``data`` under ``digest`` as given."""
+        self.objects[check_digest(digest)] = bytes(data)
+
+    def read_object(self, digest: str) -> bytes:
+        """The object as kept, unchecked."""
         try:
-            data = self.objects[check_digest(digest)]
+            return self.objects[check_digest(digest)]
         except KeyError:
             raise ArtifactNotFoundError(f"artifact {digest} is missing", digest=digest) from None
+
+    def peek(self, digest: str, n: int) -> tuple[int, bytes] | None:
+        """Size and first ``n`` bytes, or None."""
+        data = self.objects.get(check_digest(digest))
+        return None if data is None else (len(data), data[:n])
+
+    def get(self, digest: str) -> bytes:
+        """The bytes, verified against the digest."""
+        data = self.read_object(digest)
         if digest_bytes(data) != digest:
+            _refuse_encrypted(digest, data)
             raise ArtifactIntegrityError(f"artifact {digest} is corrupt", digest=digest)
         return data
 

@@ -14,10 +14,13 @@ from modelport import __version__
 from modelport.cli import audit as audit_cli
 from modelport.cli import build as build_cli
 from modelport.cli import db as db_cli
+from modelport.cli import keys as keys_cli
 from modelport.cli import models as models_cli
 from modelport.cli import monitor as monitor_cli
 from modelport.cli import pipeline as pipeline_cli
 from modelport.cli import rollout as rollout_cli
+from modelport.cli import tokens as tokens_cli
+from modelport.cli.convert import convert
 from modelport.cli.demo import demo
 from modelport.cli.gate import gate
 from modelport.cli.output import error
@@ -44,6 +47,10 @@ app.add_typer(monitor_cli.app, name="monitor",
 app.add_typer(audit_cli.app, name="audit",
               help="The tamper-evident record of every change: list, verify, what served "
                    "when.")
+app.add_typer(keys_cli.app, name="keys",
+              help="Ed25519 key pairs for signing versions (models sign, verify).")
+app.add_typer(tokens_cli.app, name="tokens",
+              help="API tokens for modelport serve: create (shown once), list, revoke.")
 app.add_typer(build_cli.app, name="build",
               help="Pack a version for a deployment target: docker, k8s (and KServe), edge.")
 app.command("init")(pipeline_cli.init)
@@ -53,6 +60,7 @@ app.command()(serve)
 app.command()(rollout_cli.rollback)
 app.command()(rollout_cli.controller)
 app.command()(gate)
+app.command()(convert)
 app.command()(monitor_cli.feedback)
 
 _debug = False

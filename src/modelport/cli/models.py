@@ -1,4 +1,4 @@
-"""``modelport models ...``: list, show, register, alias, history, verify, delete."""
+"""``modelport models ...``: list, show, register, alias, history, sign, verify, delete."""
 
 from __future__ import annotations
 
@@ -75,10 +75,19 @@ def _show_version(v: ModelVersion) -> None:
         ("libraries", ", ".join(f"{k} {val}" for k, val in
                                 v.environment.get("libraries", {}).items()) or "-"),
         ("signature", _sig_text(v.signature)),
+        ("signed", _signed_text(v)),
     ]
     for key, value in rows:
         table.add_row(key, str(value))
     console().print(table)
+
+
+def _signed_text(v: ModelVersion) -> str:
+    record = v.signing
+    if record is None:
+        return "-"
+    return (f"key {record.get('key_id')} ({record.get('signed_by', '?')}, "
+            f"{record.get('signed_at', '?')})")
 
 
 def _sig_text(sig: dict | None) -> str:
@@ -130,6 +139,9 @@ def register(
     param: Annotated[list[str] | None, typer.Option("--param", help="KEY=VALUE")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE")] = None,
     description: Annotated[str, typer.Option("--description")] = "",
+    sign_key: Annotated[Path | None, typer.Option(
+        "--sign-key", help="Ed25519 private key (PEM) to sign the version with "
+                           "[default: $MODELPORT_SIGNING_KEY if set].")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a model file produced elsewhere; the flavor is detected from its content."""
@@ -141,12 +153,14 @@ def register(
     version = reg.register_file(
         name, file, trusted=trusted, input_example=example, metrics=metrics,
         params=_pairs(param, "param"), tags=_pairs(tag, "tag"), description=description,
+        sign_key=sign_key,
     )
     if as_json:
         print_json(version.to_dict())
     else:
+        signed = f", signed by key {version.signing['key_id']}" if version.signing else ""
         info(f"registered [bold]{version.uri}[/] "
-             f"({version.flavor}, {version.artifact_digest[:19]})")
+             f"({version.flavor}, {version.artifact_digest[:19]}{signed})")
 
 
 def _number(key: str, value: str) -> float:
@@ -204,19 +218,51 @@ def history(
 
 
 @app.command()
+def sign(
+    ctx: typer.Context,
+    uri: Annotated[str, typer.Argument(help="NAME/VERSION or NAME@ALIAS.")],
+    key: Annotated[Path | None, typer.Option(
+        "--key", help="Ed25519 private key (PEM) [default: $MODELPORT_SIGNING_KEY].")] = None,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Replace a signature by another key.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign an existing version (its name, number and artifact digest); audited."""
+    version = state(ctx).registry().sign(uri, key, replace=replace)
+    record = version.signing or {}
+    if as_json:
+        print_json({"uri": version.uri, "digest": version.artifact_digest,
+                    "key_id": record.get("key_id"), "signed_by": record.get("signed_by"),
+                    "signed_at": record.get("signed_at")})
+    else:
+        info(f"signed [bold]{version.uri}[/] ({version.artifact_digest[:19]}) with key "
+             f"{record.get('key_id')}")
+
+
+@app.command()
 def verify(
     ctx: typer.Context,
     uri: Annotated[str, typer.Argument(help="NAME/VERSION or NAME@ALIAS.")],
+    key: Annotated[list[Path] | None, typer.Option(
+        "--key", help="Trusted Ed25519 public key (PEM); repeat for several "
+                      "[default: $MODELPORT_VERIFY_KEYS]. Then a signature by one is "
+                      "required.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-read a version's artifact and check every file's sha256 digest."""
-    report = state(ctx).registry().verify(uri)
+    """Re-read a version's artifact, check every file's sha256 digest, and check its
+    signature against the trusted public keys."""
+    report = state(ctx).registry().verify(uri, keys=key or None)
     if as_json:
         print_json({"uri": report.uri, "digest": report.digest, "files": report.files,
-                    "bytes": report.bytes, "ok": True})
-    else:
-        info(f"[green]ok[/] {report.uri}: {report.files} files, {report.bytes:,} bytes match "
-             f"{report.digest[:19]}")
+                    "bytes": report.bytes, "signature": report.signature,
+                    "signed_by": report.signed_by, "ok": True})
+        return
+    sig = {"verified": f"; signature by trusted key {report.signed_by} verified",
+           "unchecked": f"; signed by key {report.signed_by}, not checked (no --key or "
+                        "MODELPORT_VERIFY_KEYS)",
+           "unsigned": "; not signed"}[report.signature]
+    info(f"[green]ok[/] {report.uri}: {report.files} files, {report.bytes:,} bytes match "
+         f"{report.digest[:19]}{sig}")
 
 
 @app.command()

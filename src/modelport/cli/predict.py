@@ -15,20 +15,7 @@ from modelport.cli.output import info, print_json
 from modelport.cli.state import state
 from modelport.datafiles import SUPPORTED, count_rows, iter_table
 from modelport.errors import InvalidInputError
-
-
-def _frame(predictions: Any) -> Any:
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(predictions, dict):
-        return pd.DataFrame({k: list(np.asarray(v)) for k, v in predictions.items()})
-    if type(predictions).__name__ == "DataFrame":
-        return predictions
-    arr = np.asarray(predictions)
-    if arr.ndim == 2 and arr.shape[1] > 1:
-        return pd.DataFrame(arr, columns=[f"prediction_{i}" for i in range(arr.shape[1])])
-    return pd.DataFrame({"prediction": arr.reshape(len(arr), -1)[:, 0] if arr.ndim > 1 else arr})
+from modelport.scoring.frames import predictions_frame
 
 
 class _Writer:
@@ -106,10 +93,23 @@ def predict(
                                                 help="Where to write predictions.")] = None,
     trusted: Annotated[bool, typer.Option(
         "--trusted", help="Allow models that run code (pickle, Python).")] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1,
-                                            help="Rows scored per call.")] = 10_000,
+    batch_size: Annotated[int | None, typer.Option(
+        "--batch-size", min=1, help="Rows scored per call (default 10,000; 100,000 on Ray).")
+    ] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="local (this process) or ray (Ray Data: a file or folder of "
+                         "Parquet/CSV, larger than memory; --output is a folder).")] = "local",
+    actors: Annotated[int | None, typer.Option(
+        "--actors", min=1, help="Ray actors scoring in parallel (default: one per CPU).")
+    ] = None,
 ) -> None:
     """Score a file with a registered model; predictions go to --output or stdout (JSON)."""
+    if engine == "ray":
+        _predict_on_ray(ctx, model_uri, input_file, output, trusted, batch_size, actors)
+        return
+    if engine != "local":
+        raise InvalidInputError(f"--engine {engine!r}: use local or ray")
+    batch_size = batch_size or 10_000
     # Bad arguments fail fast, before the model load that may take seconds.
     _check_input(input_file)
     writer = _Writer(output) if output else None
@@ -124,7 +124,7 @@ def predict(
                       console=Console(stderr=True)) as progress:
             task = progress.add_task(f"scoring with {model.version.uri}", total=total)
             for chunk in iter_table(input_file, batch_size):
-                frame = _frame(model.predict(chunk))
+                frame = predictions_frame(model.predict(chunk))
                 if writer:
                     writer.write(frame)
                 else:
@@ -146,3 +146,19 @@ def predict(
         cols = list(frame.columns)
         preds = frame[cols[0]].tolist() if cols == ["prediction"] else frame.to_dict("records")
         print_json({"model": model.version.uri, "predictions": preds})
+
+
+def _predict_on_ray(ctx: typer.Context, uri: str, input_path: Path, output: Path | None,
+                    trusted: bool, batch_size: int | None, actors: int | None) -> None:
+    from modelport.scoring.ray_batch import score
+
+    if output is None:
+        raise InvalidInputError("--engine ray writes Parquet files: give --output FOLDER")
+    st = state(ctx)
+    version = st.registry().get(uri)  # unknown URIs fail here, before Ray starts
+    settings = st.settings()
+    result = score({"home": str(settings.home), "database_url": settings.database_url,
+                    "artifacts": settings.artifacts}, version.uri, input_path, output,
+                   trusted=trusted, batch_size=batch_size or 100_000, actors=actors)
+    info(f"wrote {result.rows:,} predictions of {result.model} to {escape(str(output))} "
+         f"({result.files} files, {result.rows_per_second:,.0f} rows/s)")

@@ -56,11 +56,21 @@ def serve(
         "--alerts", help="Alert rules kept apart from serve.yaml (alerts.yaml format: "
                          "endpoints: {NAME: [rules]}), evaluated with serve.yaml's.")
     ] = None,
+    auth: Annotated[bool, typer.Option(
+        "--auth", help="Require bearer tokens on loopback too (always on for other "
+                       "addresses).")] = False,
+    insecure_no_auth: Annotated[bool, typer.Option(
+        "--insecure-no-auth", help="Serve a non-loopback address WITHOUT authentication.")
+    ] = False,
+    tls_cert: Annotated[Path | None, typer.Option(
+        "--tls-cert", help="PEM certificate (chain): serve HTTPS. With --tls-key.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(
+        "--tls-key", help="PEM private key (unencrypted) of --tls-cert.")] = None,
 ) -> None:
     """Serve models over OIP/KServe V2, MLflow, KServe V1 and /predict."""
     from modelport.cli.alerting import serve_rules, start_alerter
     from modelport.serving.config import load_spec
-    from modelport.serving.server import run
+    from modelport.serving.server import TLSFiles, run
 
     st = state(ctx)
     settings = st.settings()
@@ -74,17 +84,45 @@ def serve(
         spec = spec.model_copy(update={"dashboard": spec.dashboard.model_copy(
             update={"enabled": False})})
     rules = serve_rules(spec, alerts)  # every rule checked before anything starts
-    st.registry()  # open (and migrate) once here, so workers never race on a new database
+    tls = _tls(tls_cert, tls_key)
+    registry = st.registry()  # open (and migrate) once here, so workers never race on it
+    spec = _settle_auth(spec, host, auth=auth, insecure=insecure_no_auth,
+                        has_active=registry.tokens.has_active, tls=tls is not None)
     _configure_logging(log_level)
     stop_controller = None if no_controller else _start_controller(settings)
     stop_alerter = start_alerter(settings, spec, rules)
     try:
         run(spec, host=host, port=port, workers=workers, log_level=log_level,
-            factory=_factory(spec))
+            factory=_factory(spec), tls=TLSFiles(*tls) if tls else None)
     finally:
         for stop in (stop_alerter, stop_controller):
             if stop is not None:
                 stop()
+
+
+def _tls(cert: Path | None, key: Path | None) -> tuple[str, str] | None:
+    from modelport.serving.exposure import check_tls
+
+    return check_tls(cert, key)
+
+
+def _settle_auth(spec: ServeSpec, host: str, *, auth: bool, insecure: bool,
+                 has_active: Callable[[], bool], tls: bool) -> ServeSpec:
+    """The spec with ``auth.enabled`` decided (the workers only read it), or a
+    ConfigurationError when the server must not start."""
+    from modelport.cli.output import info
+    from modelport.serving.exposure import is_loopback, require_tokens, settle_auth
+
+    decision = settle_auth(spec.auth.enabled, host, auth=auth, insecure=insecure)
+    require_tokens(decision, decision.enabled and has_active())
+    if not decision.enabled and not is_loopback(host):
+        info(f"[bold red]warning:[/] serving {host} WITHOUT authentication "
+             "(--insecure-no-auth): anyone who can reach it may call every model")
+    elif decision.enabled and not tls and not is_loopback(host):
+        info("[yellow]warning:[/] tokens cross the network in clear text: serve HTTPS "
+             "with --tls-cert/--tls-key, or put a TLS proxy in front")
+    return spec.model_copy(update={"auth": spec.auth.model_copy(
+        update={"enabled": decision.enabled})})
 
 
 def _factory(spec: ServeSpec) -> str:

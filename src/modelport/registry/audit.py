@@ -42,6 +42,7 @@ HEAD_ID = 1
 
 VERSION_REGISTER = "version.register"
 VERSION_DELETE = "version.delete"
+VERSION_SIGN = "version.sign"  # a signature added to (or replaced on) a version later
 MODEL_UPDATE = "model.update"
 MODEL_DELETE = "model.delete"
 ALIAS_SET = "alias.set"
@@ -219,6 +220,7 @@ class AuditStore:
 __all__ = [
     "ALERT_ACTION", "ALIAS_DELETE", "ALIAS_SET", "DEPLOYMENT_ACTIONS", "DEPLOYMENT_CREATE",
     "DEPLOYMENT_UPDATE", "GATE_RECORD", "GENESIS", "MODEL_DELETE", "MODEL_UPDATE",
-    "TOKEN_CREATE", "TOKEN_REVOKE", "VERSION_DELETE", "VERSION_REGISTER", "AuditStore",
+    "TOKEN_CREATE", "TOKEN_REVOKE", "VERSION_DELETE", "VERSION_REGISTER", "VERSION_SIGN",
+    "AuditStore",
     "append", "chain_hash", "deployment_action", "hashed_fields", "to_record",
 ]

@@ -7,6 +7,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+# The key of a version's ``environment`` that holds its signature record. Set when the
+# version is registered or by ``registry.signatures.set_signing`` (the one change a
+# version allows); nothing else writes ``environment`` after registration.
+SIGNING_FIELD = "signing"
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
@@ -37,6 +42,13 @@ class ModelVersion:
     def uri(self) -> str:
         """The canonical URI, ``models:/NAME/VERSION``."""
         return f"models:/{self.name}/{self.version}"
+
+    @property
+    def signing(self) -> dict[str, Any] | None:
+        """The version's signature record (``environment["signing"]``: key id, base64
+        Ed25519 signature, who signed when), or None if it is unsigned."""
+        record = self.environment.get(SIGNING_FIELD)
+        return record if isinstance(record, dict) else None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (datetimes as ISO 8601 strings)."""

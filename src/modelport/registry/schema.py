@@ -298,3 +298,33 @@ audit_head = sa.Table(
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
 )
+
+# -- API tokens ----------------------------------------------------------------------------
+# A token is shown once, at creation, as ``mp_<lookup>_<secret>``; only a salted scrypt
+# hash of the secret is stored. ``lookup`` (random, unique) finds the row in one indexed
+# read, so verifying never scans or hashes more than one candidate.
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("lookup", sa.String(32), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),  # reader|predictor|deployer|admin
+    sa.Column("models", sa.String(128), nullable=False),  # fnmatch glob over model names
+    sa.Column("hash", sa.String(255), nullable=False),  # scrypt$n$r$p$salt$hash (base64)
+    sa.Column("rate", sa.Float, nullable=True),  # requests per second; null: server default
+    sa.Column("burst", sa.Integer, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_by", sa.String(128), nullable=True),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+    # A name is unique among the tokens not revoked; a revoked one frees its name.
+    sa.Index(
+        "uq_tokens_live_name", "name", unique=True,
+        sqlite_where=sa.text("revoked_at IS NULL"),
+        postgresql_where=sa.text("revoked_at IS NULL"),
+    ),
+)

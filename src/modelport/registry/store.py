@@ -9,7 +9,7 @@ write appends its audit record (``registry.audit``) in that same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +26,7 @@ from modelport.errors import (
     VersionNotFoundError,
 )
 from modelport.registry import audit, db
-from modelport.registry.entities import AliasEvent, ModelVersion, RegisteredModel
+from modelport.registry.entities import SIGNING_FIELD, AliasEvent, ModelVersion, RegisteredModel
 from modelport.registry.schema import alias_events, model_aliases, model_versions
 from modelport.registry.schema import registered_models as models_t
 from modelport.registry.times import as_utc, utcnow
@@ -50,10 +50,16 @@ class NewVersion:
     description: str = ""
 
 
+# Called inside the registering transaction with the version number just allocated;
+# returns the signature record kept with the version (the signature covers the number).
+Signer = Callable[[int], dict[str, Any]]
+
+
 class RegistryStore(Protocol):
     """What the rest of modelport needs from a registry backend."""
 
-    def create_version(self, name: str, new: NewVersion) -> ModelVersion: ...
+    def create_version(self, name: str, new: NewVersion, *,
+                       signer: Signer | None = None) -> ModelVersion: ...
     def get_model(self, name: str) -> RegisteredModel: ...
     def list_models(self, include_deleted: bool = False) -> list[RegisteredModel]: ...
     def get_version(self, name: str, version: int) -> ModelVersion: ...
@@ -237,8 +243,10 @@ class SqlRegistryStore:
 
     # -- versions -----------------------------------------------------------------------
 
-    def create_version(self, name: str, new: NewVersion) -> ModelVersion:
-        """Register a new version of ``name`` (creating the model if needed)."""
+    def create_version(self, name: str, new: NewVersion, *,
+                       signer: Signer | None = None) -> ModelVersion:
+        """Register a new version of ``name`` (creating the model if needed); ``signer``
+        signs it in the same transaction, so it is never visible unsigned."""
         now = utcnow()
         with self._write() as conn:
             model = self._ensure_model(conn, name, now)
@@ -249,20 +257,21 @@ class SqlRegistryStore:
                 .returning(models_t.c.next_version)
             ).scalar_one()
             version = next_version - 1
+            values = dict(new.__dict__)
+            signing = signer(version) if signer is not None else None
+            if signing is not None:
+                values["environment"] = {**new.environment, SIGNING_FIELD: signing}
             conn.execute(
                 sa.insert(model_versions).values(
-                    model_id=model["id"],
-                    version=version,
-                    created_at=now,
-                    **{k: v for k, v in new.__dict__.items()},
-                )
+                    model_id=model["id"], version=version, created_at=now, **values)
             )
             audit.append(conn, actor=new.created_by, action=audit.VERSION_REGISTER,
                          target=f"{name}/{version}", model=name, after={
                              "flavor": new.flavor, "artifact_digest": new.artifact_digest,
                              "artifact_size": new.artifact_size, "metrics": new.metrics,
-                             "tags": new.tags, "description": new.description})
-        return ModelVersion(name=name, version=version, created_at=now, **new.__dict__)
+                             "tags": new.tags, "description": new.description,
+                             **({"signed_by_key": signing["key_id"]} if signing else {})})
+        return ModelVersion(name=name, version=version, created_at=now, **values)
 
     def _version_row(
         self, conn: Connection, model_id: int, name: str, version: int
@@ -587,4 +596,4 @@ def _dialect_insert(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-__all__ = ["NewVersion", "RegistryStore", "SqlRegistryStore"]
+__all__ = ["NewVersion", "RegistryStore", "Signer", "SqlRegistryStore"]

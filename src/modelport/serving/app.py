@@ -19,8 +19,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from modelport import __version__
+from modelport.access import Action
 from modelport.errors import ModelNotReadyError, ModelportError, OverloadedError
 from modelport.monitoring.labels import parse_feedback
+from modelport.serving.auth import Access, Authenticator, AuthMiddleware
 from modelport.serving.inference import (
     Limits,
     Server,
@@ -181,12 +183,14 @@ def _routes(server: Server) -> list[Route]:
 def create_app(repository: ModelRepository, *, limits: Limits | None = None,
                metrics: ServerMetrics | None = None,
                routes: Sequence[BaseRoute] = (),
-               background: Sequence[Job] = ()) -> ServerMiddleware:
+               background: Sequence[Job] = (),
+               auth: Authenticator | None = None) -> ServerMiddleware:
     """The ASGI app serving ``repository`` (started on app startup, drained on shutdown).
 
     ``routes`` are mounted beside the server's own (the CLI adds the dashboard this way,
     so serving knows nothing of it); each of ``background`` runs as a task for the app's
-    lifetime and is cancelled at shutdown.
+    lifetime and is cancelled at shutdown. With ``auth``, every route but health needs a
+    bearer token (``serving.auth``).
     """
     server = Server(repository, metrics or repository.metrics or ServerMetrics(),
                     limits or Limits())
@@ -218,6 +222,14 @@ def create_app(repository: ModelRepository, *, limits: Limits | None = None,
 
     def direct(scope: Scope, receive: Receive, state: dict[str, Any]) -> Awaitable[Reply] | None:
         target = match(scope)
-        return None if target is None else server.handle(target, scope, receive, state)
+        if target is None:
+            return None
+        if auth is None:
+            return server.handle(target, scope, receive, state)
+        # /predict and /invocations answer with the default model: that is what they need.
+        access = Access(Action.PREDICT, target.name or repository.default or "")
+        return auth.guard(scope, state, access,
+                          lambda: server.handle(target, scope, receive, state))
 
-    return ServerMiddleware(app, max_body_bytes=server.limits.max_body_bytes, direct=direct)
+    inner = app if auth is None else AuthMiddleware(app, auth, lambda: repository.default)
+    return ServerMiddleware(inner, max_body_bytes=server.limits.max_body_bytes, direct=direct)

@@ -17,20 +17,35 @@
     monitoring: {enabled: true, root: null, interval: 60}  # prediction log, labels, gauges
     dashboard: {enabled: true, refresh_seconds: 2}          # /dashboard, chart sampling
     alerting: {enabled: true, interval: 30, lease_ttl: 15}  # the alert evaluator
+    security:                        # load only versions signed by one of these keys
+      require_signature: true
+      verify_keys: [keys/release.pub]  # relative to this file; default $MODELPORT_VERIFY_KEYS
+    auth:                  # bearer tokens (modelport tokens create); see docs/security.md
+      enabled: null        # null: on unless --host is loopback (--auth, --insecure-no-auth)
+      protect_metrics: true     # /metrics needs a reader token covering every model
+      protect_dashboard: true   # so does /dashboard
+      rate: null           # requests/s of a token created without --rate (per worker)
+      burst: null
+      cache_seconds: 5     # a revocation takes effect within this time
+      max_failures: 10     # failed authentications per client address per minute
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelport.errors import ConfigurationError, InvalidInputError
 from modelport.monitoring.rules import Rule, parse_rule
 from modelport.serving.app import Limits
+from modelport.serving.auth import AuthConfig
 from modelport.serving.deployment import BatchingConfig
 from modelport.serving.repository import Endpoint
+
+if TYPE_CHECKING:
+    from modelport.artifacts.signing import VerifyKeys
 
 
 class _Strict(BaseModel):
@@ -88,6 +103,35 @@ class AlertingSpec(_Strict):
     lease_ttl: float = Field(default=15.0, ge=1, le=3600)  # seconds a dead one blocks others
 
 
+class SecuritySpec(_Strict):
+    """What a version must prove before this server loads it."""
+
+    # Refuse (stay on the previous version, or not ready) any version not signed by
+    # one of verify_keys; the keys are public key files, never stored in the registry.
+    require_signature: bool = False
+    verify_keys: list[str] = Field(default_factory=list)  # default: $MODELPORT_VERIFY_KEYS
+class AuthSpec(_Strict):
+    """Who may call the server: bearer tokens, what stays open, rate limits."""
+
+    enabled: bool | None = None  # None: decided by ``modelport serve`` from --host
+    protect_metrics: bool = True
+    protect_dashboard: bool = True
+    rate: float | None = Field(default=None, gt=0, le=1_000_000)
+    burst: int | None = Field(default=None, ge=1, le=1_000_000)
+    cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    max_failures: int = Field(default=10, ge=1, le=1_000_000)
+
+    def value(self) -> AuthConfig:
+        """The authenticator's settings."""
+        if self.burst is not None and self.rate is None:
+            raise ConfigurationError("invalid serve configuration at auth.burst: a burst "
+                                     "needs auth.rate too")
+        return AuthConfig(protect_metrics=self.protect_metrics,
+                          protect_dashboard=self.protect_dashboard, rate=self.rate,
+                          burst=self.burst, cache_seconds=self.cache_seconds,
+                          max_failures=self.max_failures)
+
+
 class LimitsSpec(_Strict):
     """Request limits."""
 
@@ -108,6 +152,26 @@ class ServeSpec(_Strict):
     monitoring: MonitoringSpec = MonitoringSpec()
     dashboard: DashboardSpec = DashboardSpec()
     alerting: AlertingSpec = AlertingSpec()
+    security: SecuritySpec = SecuritySpec()
+
+    def signature_keys(self) -> VerifyKeys | None:
+        """The keys every loaded version must be signed by, or None (no policy).
+        ConfigurationError for an unreadable key or a policy without keys."""
+        sec = self.security
+        if not sec.require_signature:
+            if sec.verify_keys:
+                raise ConfigurationError(
+                    "invalid serve configuration at security.verify_keys: keys are given but "
+                    "security.require_signature is false; set it to true to enforce them")
+            return None
+        from modelport.artifacts.signing import load_verify_keys
+
+        try:
+            return load_verify_keys(sec.verify_keys or None)
+        except (InvalidInputError, ConfigurationError) as exc:
+            raise ConfigurationError(
+                f"invalid serve configuration at security.verify_keys: {exc}") from None
+    auth: AuthSpec = AuthSpec()
 
     def endpoints(self) -> list[Endpoint]:
         """The repository's endpoints (URIs and names validated here)."""
@@ -161,6 +225,7 @@ def load_spec(path: Path | None, uris: list[str], *, trusted: bool = False,
             raise ConfigurationError(f"cannot read {path}: {exc}") from exc
         if not isinstance(data, dict):
             raise ConfigurationError(f"{path}: expected a mapping at the top level")
+    _resolve_key_paths(data, path)
     models = list(data.get("models") or [])
     models += [{"uri": u, "trusted": trusted} for u in uris]
     data["models"] = models
@@ -177,4 +242,18 @@ def load_spec(path: Path | None, uris: list[str], *, trusted: bool = False,
         raise ConfigurationError("no model to serve: give MODEL_URI arguments or --config")
     spec.endpoints()  # validates URIs and names now, not at the first request
     spec.alert_rules()  # and every alert rule, before anything starts
+    spec.signature_keys()  # and the signature policy's keys
+    spec.auth.value()
     return spec
+
+
+def _resolve_key_paths(data: dict[str, Any], path: Path | None) -> None:
+    """Key paths in serve.yaml are relative to the file (workers may run elsewhere)."""
+    security = data.get("security")
+    if path is None or not isinstance(security, dict):
+        return
+    keys = security.get("verify_keys")
+    if isinstance(keys, list):
+        security["verify_keys"] = [
+            str((path.parent / Path(k).expanduser()).resolve()) if isinstance(k, str) else k
+            for k in keys]

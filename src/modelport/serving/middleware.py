@@ -139,5 +139,5 @@ class ServerMiddleware:
             "path": scope.get("path"), "status": status,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             "model": state.get("model"), "version": state.get("version"),
-            "client": (scope.get("client") or [None])[0],
+            "client": (scope.get("client") or [None])[0], "token": state.get("token"),
         }).decode())

@@ -21,7 +21,7 @@ import gc
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelport.client import Registry
 from modelport.errors import ModelNotFoundError, ModelNotReadyError, ModelportError
@@ -37,6 +37,9 @@ from modelport.serving.traffic import TrafficCounters
 from modelport.serving.types import InferenceRequest, InferenceResponse
 from modelport.uri import ModelURI
 
+if TYPE_CHECKING:
+    from modelport.artifacts.signing import VerifyKeys
+
 log = logging.getLogger("modelport.serving")
 MAX_PINNED_VERSIONS = 3  # explicitly addressed versions kept loaded per endpoint
 
@@ -48,7 +51,8 @@ class ModelRepository:
                  metrics: ServerMetrics | None = None, poll_interval: float = 1.0, *,
                  deployment_poll_interval: float = 0.2, report_interval: float = 0.25,
                  retry_interval: float = 3.0, router: Router | None = None,
-                 server_id: str | None = None, monitoring: Monitoring | None = None) -> None:
+                 server_id: str | None = None, monitoring: Monitoring | None = None,
+                 verify_keys: VerifyKeys | None = None) -> None:
         names = [e.name for e in endpoints]
         if len(set(names)) != len(names):
             raise ModelportError(f"two endpoints share a name: {names}")
@@ -62,6 +66,9 @@ class ModelRepository:
         self.models = {e.name: ServedModel(e, self.traffic.endpoint(e.name)) for e in endpoints}
         self.watcher = DeploymentWatcher(registry, deployment_poll_interval)
         self.monitoring = monitoring  # None: no prediction log, no feedback route
+        # The signature policy: with keys, a version not signed by one is never loaded
+        # (the check comes before its bytes are read); the endpoint keeps what it had.
+        self.verify_keys = verify_keys
         self.predictions = monitoring.predictions if monitoring is not None else None
         self.shadow = Shadow(metrics, self.predictions)
         self._tasks: list[asyncio.Task[None]] = []
@@ -284,7 +291,8 @@ class ModelRepository:
         started = time.perf_counter()
         uri = f"models:/{model}/{version}"
         loaded = await asyncio.to_thread(
-            self.registry.load_model, uri, trusted=served.endpoint.trusted
+            self.registry.load_model, uri, trusted=served.endpoint.trusted,
+            require_signature_keys=self.verify_keys,
         )
         dep = Deployment(served.endpoint.name, loaded, served.endpoint.batching, self.metrics)
         try:

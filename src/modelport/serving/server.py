@@ -15,6 +15,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.routing import BaseRoute
@@ -25,6 +26,7 @@ from modelport.monitoring.labels import LabelLog
 from modelport.monitoring.layout import default_root
 from modelport.monitoring.predlog import PredictionLog
 from modelport.serving.app import create_app
+from modelport.serving.auth import Authenticator
 from modelport.serving.config import ServeSpec
 from modelport.serving.metrics import ServerMetrics
 from modelport.serving.middleware import ASGIApp
@@ -60,10 +62,14 @@ def build_app(spec: ServeSpec, extension: Extension | None = None) -> ASGIApp:
     repository = ModelRepository(registry, spec.endpoints(), ServerMetrics(),
                                  poll_interval=spec.poll_interval,
                                  deployment_poll_interval=spec.deployment_poll_interval,
-                                 server_id=server_id, monitoring=monitoring)
+                                 server_id=server_id, monitoring=monitoring,
+                                 verify_keys=spec.signature_keys())
     routes, background = extension(registry, spec) if extension else ((), ())
+    # ``enabled`` is settled by the CLI (from --host, --auth, --insecure-no-auth) before
+    # the spec reaches the workers; None here means nobody asked for auth.
+    auth = Authenticator(registry.tokens, spec.auth.value()) if spec.auth.enabled else None
     return create_app(repository, limits=spec.limits_value(), routes=routes,
-                      background=background)
+                      background=background, auth=auth)
 
 
 def spec_from_env() -> ServeSpec:
@@ -76,23 +82,33 @@ def app_from_env() -> ASGIApp:
     return build_app(spec_from_env())
 
 
+@dataclass(frozen=True)
+class TLSFiles:
+    """A PEM certificate (chain) and its unencrypted private key, for HTTPS."""
+
+    cert: str
+    key: str
+
+
 def run(spec: ServeSpec, *, host: str, port: int, workers: int = 1,
-        log_level: str = "info", factory: str = DEFAULT_FACTORY) -> None:
+        log_level: str = "info", factory: str = DEFAULT_FACTORY,
+        tls: TLSFiles | None = None) -> None:
     """Serve until SIGTERM/SIGINT; each worker's app comes from ``factory`` (an import
-    path of a function returning the app, like ``app_from_env``)."""
+    path of a function returning the app, like ``app_from_env``); HTTPS with ``tls``."""
     os.environ[SPEC_ENV] = spec.model_dump_json()
     metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="modelport-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        _run_uvicorn(host, port, workers, log_level, factory)
+        _run_uvicorn(host, port, workers, log_level, factory, tls)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _run_uvicorn(host: str, port: int, workers: int, log_level: str, factory: str) -> None:
+def _run_uvicorn(host: str, port: int, workers: int, log_level: str, factory: str,
+                 tls: TLSFiles | None) -> None:
     import uvicorn
 
     fast = importlib.util.find_spec("uvloop") is not None
@@ -113,4 +129,6 @@ def _run_uvicorn(host: str, port: int, workers: int, log_level: str, factory: st
         timeout_graceful_shutdown=30,
         server_header=False,
         proxy_headers=False,
+        ssl_certfile=tls.cert if tls else None,
+        ssl_keyfile=tls.key if tls else None,
     )

@@ -1,0 +1,40 @@
+"""``modelport convert`` through the real CLI: exit codes and output users script against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sklearn.datasets import make_regression
+
+from tests.e2e.test_server_lifecycle import register_iris, registry
+
+pytestmark = pytest.mark.e2e
+
+
+def test_convert_cli(cli: Any, tmp_path: Path) -> None:
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    home = tmp_path / "home"
+    register_iris(home)  # m/1, m/2: logistic regressions with input examples
+    ok = cli.run(home, "convert", "m/1", "--to", "onnx", "--json")
+    assert ok.returncode == 0, ok
+    out = ok.json()
+    assert out["passed"] and out["version"] == "models:/m/3" and out["precision"] == "double"
+    assert out["checks"]["input_example"]["label_agreement"] == 1.0
+    shown = cli.run(home, "models", "show", "m/3", "--json")
+    assert shown.json()["tags"]["converted_from"] == "models:/m/1"
+
+    X, y = make_regression(200, 4, random_state=0)
+    with registry(home) as reg:
+        reg.log_model(GradientBoostingRegressor(n_estimators=20).fit(X, y), "r",
+                      input_example=X[:50])
+    refused = cli.run(home, "convert", "r/1", "--tolerance", "0", "--json")
+    assert refused.returncode == 10, refused
+    assert refused.json()["passed"] is False and "not equivalent" in refused.stderr
+    assert cli.run(home, "models", "show", "r/2").returncode == 3  # nothing registered
+    bad = cli.run(home, "convert", "m/1", "--to", "pmml")
+    assert bad.returncode == 2 and "supported targets" in bad.stderr, bad
+    missing = cli.run(home, "convert", "nope/1")
+    assert missing.returncode == 3, missing
