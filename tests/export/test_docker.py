@@ -29,6 +29,7 @@ from modelport.artifacts.bundle import Bundle
 from modelport.client import Registry
 from modelport.config import Settings
 from modelport.errors import VersionNotFoundError
+from modelport.export import selfdist
 from modelport.export.files import entrypoint
 from modelport.serving.config import load_spec
 from tests.e2e.conftest import Cli
@@ -139,7 +140,7 @@ def test_requirements_are_locked_to_the_flavor(docker_context: Path,
     assert set(recorded) == {"scikit-learn", "skops", "numpy"}
     for dist, version in recorded.items():
         assert pins[dist] == version
-    for raw in metadata.requires("modelport") or []:
+    for raw in selfdist.requirements():  # what this code declares (pyproject in a checkout)
         req = Requirement(raw)
         key = req.name.lower().replace("_", "-")
         if req.marker is None:  # a core requirement, at its installed version
@@ -148,6 +149,7 @@ def test_requirements_are_locked_to_the_flavor(docker_context: Path,
                    "lightgbm", "modelport", "pip", "setuptools"):
         assert absent not in pins, absent
     assert "uvloop" in pins and "httptools" in pins  # uvicorn[standard], transitively
+    assert "cryptography" in pins and "packaging" in pins
 
 
 def test_registry_inside_holds_the_version_with_its_digests(

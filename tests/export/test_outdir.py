@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from email.parser import Parser
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,6 +11,7 @@ import pytest
 
 import modelport
 from modelport.errors import DeploymentNotFoundError, InvalidInputError, NotFoundError
+from modelport.export import selfdist
 from modelport.export.imageref import parse_image
 from modelport.export.outdir import staged
 from modelport.export.source import resolve, slug
@@ -116,9 +118,15 @@ def test_wheel_is_complete_and_reproducible(tmp_path: Path) -> None:
         record = zf.read(f"modelport-{modelport.__version__}.dist-info/RECORD").decode()
         entry_points = zf.read(
             f"modelport-{modelport.__version__}.dist-info/entry_points.txt").decode()
+        metadata_text = zf.read(
+            f"modelport-{modelport.__version__}.dist-info/METADATA").decode()
     for needed in ("modelport/__init__.py", "modelport/export/files/entrypoint.py",
                    "modelport/registry/migrations/env.py", "modelport/py.typed"):
         assert needed in names, needed
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert "modelport = modelport.cli.main:main" in entry_points
     assert len(record.splitlines()) == len(names)
+    meta = Parser().parsestr(metadata_text)
+    assert meta["Name"] == "modelport" and meta["Version"] == modelport.__version__
+    assert sorted(meta.get_all("Requires-Dist") or []) == sorted(selfdist.requirements())
+    assert "cryptography>=42" in meta.get_all("Requires-Dist")

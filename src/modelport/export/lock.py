@@ -5,8 +5,9 @@ Two sources of versions, in this order of authority:
 1. the flavor's libraries at the versions recorded in the version's ``environment``
    when it was registered (what the model was saved with and tested against);
 2. everything else at the versions installed in this interpreter
-   (``importlib.metadata``): modelport's own runtime dependencies and, transitively,
-   theirs, walked with their environment markers evaluated here.
+   (``importlib.metadata``): modelport's own runtime dependencies (as the running code
+   declares them, ``selfdist``) and, transitively, theirs, walked with their
+   environment markers evaluated here.
 
 Only the flavor's libraries are added to modelport's core requirements: a scikit-learn
 model does not drag in onnxruntime, nor a test or PostgreSQL driver.
@@ -22,6 +23,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from modelport.errors import ConflictError, InvalidInputError
+from modelport.export import selfdist
 
 SELF = "modelport"
 # Installers, not dependencies of anything at run time.
@@ -63,7 +65,7 @@ def lock(recorded: dict[str, str], roots: tuple[str, ...] = ()) -> Lock:
     out = Lock()
     # (requirement, who asked for it): every requirement on a pin is checked against it.
     wanted: dict[str, list[tuple[Requirement, str]]] = {}
-    queue = [(r, SELF) for r in _dependencies(SELF, set())]
+    queue = [(r, SELF) for r in _applicable(selfdist.requirements(), SELF, set())]
     queue += [(_parse(r, "the build"), "the flavor") for r in roots]
     queue += [(_parse(f"{name}=={ver}", "the recorded environment"), "the registration")
               for name, ver in recorded.items()]
@@ -112,8 +114,13 @@ def _check(out: Lock, wanted: dict[str, list[tuple[Requirement, str]]]) -> None:
 
 
 def _dependencies(name: str, extras: set[str]) -> list[Requirement]:
+    return _applicable(_requires(name), name, extras)
+
+
+def _applicable(raws: list[str], name: str, extras: set[str]) -> list[Requirement]:
+    """The requirements among ``raws`` whose markers hold here for ``extras``."""
     deps = []
-    for raw in _requires(name):
+    for raw in raws:
         req = _parse(raw, name)
         if req.marker is None or _applies(req.marker, extras):
             deps.append(Requirement(str(req).split(";", 1)[0]))

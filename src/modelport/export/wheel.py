@@ -12,11 +12,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import zipfile
-from importlib import metadata
 from pathlib import Path
 
 import modelport
 from modelport.errors import ConfigurationError
+from modelport.export import selfdist
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _WHEEL = ("Wheel-Version: 1.0\nGenerator: modelport-build\nRoot-Is-Purelib: true\n"
@@ -33,9 +33,9 @@ def pack(dest_dir: Path) -> Path:
     files = _package_files()
     info = f"modelport-{modelport.__version__}.dist-info"
     extra = {
-        f"{info}/METADATA": _metadata().encode(),
+        f"{info}/METADATA": selfdist.metadata_text().encode(),
         f"{info}/WHEEL": _WHEEL.encode(),
-        f"{info}/entry_points.txt": _entry_points().encode(),
+        f"{info}/entry_points.txt": selfdist.entry_points().encode(),
         f"{info}/top_level.txt": b"modelport\n",
     }
     path = dest_dir / wheel_name()
@@ -69,29 +69,3 @@ def _package_files() -> dict[str, bytes]:
     if "modelport/__init__.py" not in out:
         raise ConfigurationError(f"{root} does not look like the modelport package")
     return out
-
-
-def _distribution() -> metadata.Distribution:
-    try:
-        return metadata.distribution("modelport")
-    except metadata.PackageNotFoundError:
-        raise ConfigurationError(
-            "modelport is imported but not installed as a distribution, so its metadata "
-            "(dependencies, entry point) is unknown: install it (pip install -e .)") from None
-
-
-def _metadata() -> str:
-    """The installed METADATA with this code's version (an editable install's metadata
-    keeps the version it was installed at)."""
-    text = _distribution().read_text("METADATA") or ""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("Version:"):
-            lines[i] = f"Version: {modelport.__version__}"
-            break
-    return "\n".join(lines) + "\n"
-
-
-def _entry_points() -> str:
-    return _distribution().read_text("entry_points.txt") or (
-        "[console_scripts]\nmodelport = modelport.cli.main:main\n")
