@@ -3,11 +3,12 @@
 The source registry (made once per session) holds:
 
 - ``iris`` 1-3: three different classifiers on a four-column table; ``champion`` is
-  3 and the deployment ``flowers`` serves 2;
+  3 and the deployment ``flowers`` serves 2, which is signed (``public_key``);
 - ``reg`` 1: a linear regression on a bare float array (a tensor signature);
 - ``graph`` 1: an ONNX graph (skl2onnx's conversion of an iris classifier);
 - ``centroid`` 1: a NearestCentroid, which skl2onnx cannot convert;
-- ``pickled`` 1: a trusted pickle (loading it runs code).
+- ``pickled`` 1: a trusted pickle (loading it runs code);
+- ``boost`` 1: a LightGBM classifier (converted by onnxmltools, float only).
 
 Venvs are made with ``python -m venv`` and plain ``pip install`` (pip's cache keeps the
 wheels between runs); each is made once per session, and how long it took is printed
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelport.artifacts.signing import generate_key_pair
 from modelport.client import Registry
 from modelport.config import Settings
 from tests.e2e.server import free_port
@@ -84,14 +86,24 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace
             reg.log_model(model, "iris", input_example=example)
         reg.set_alias("iris", "champion", 3)
         reg.deployments.create("flowers", "iris", 2, "tester")
+        private, public, _ = generate_key_pair(home.parent / "keys", "release")
+        reg.sign("iris/2", private)
         reg.log_model(lin, "reg", input_example=A[:8])
         reg.log_model(_onnx_of(models[2]), "graph", input_example=example)
         reg.log_model(NearestCentroid().fit(X, y), "centroid", input_example=example)
         reg.log_model(Doubler(), "pickled", trusted=True)
+        boost = _lightgbm(X, y)
+        reg.log_model(boost, "boost", input_example=example)
         yield SimpleNamespace(registry=reg, home=home, X=X, models=models, example=example,
-                              A=A, lin=lin)
+                              A=A, lin=lin, boost=boost, public_key=public)
     finally:
         reg.close()
+
+
+def _lightgbm(X: pd.DataFrame, y: Any) -> Any:
+    import lightgbm
+
+    return lightgbm.LGBMClassifier(n_estimators=20, num_leaves=7, verbose=-1).fit(X, y)
 
 
 def _onnx_of(model: Any) -> Any:
@@ -152,17 +164,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 class EntrypointProcess:
     """``python app/entrypoint.py serve`` of a build context, as the image runs it."""
 
-    def __init__(self, python: Path, context: Path, state: Path) -> None:
+    def __init__(self, python: Path, context: Path, state: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.cmd = [str(python), str(context / "app" / "entrypoint.py"), "serve"]
         # As the Dockerfile's ENV says, except loopback and a free port for the test.
-        self.env = clean_env(MODELPORT_HOME=str(context / "app" / "home"),
-                             MODELPORT_STATE_DIR=str(state), MODELPORT_USER="modelport",
-                             MODELPORT_SERVE_HOST="127.0.0.1",
-                             # As a user of a gateway would; a no-op where serve has no auth.
-                             MODELPORT_INSECURE_NO_AUTH="1",
-                             MODELPORT_SERVE_PORT=str(self.port))
+        settings = {"MODELPORT_HOME": str(context / "app" / "home"),
+                    "MODELPORT_STATE_DIR": str(state), "MODELPORT_USER": "modelport",
+                    "MODELPORT_SERVE_HOST": "127.0.0.1", "MODELPORT_SERVE_PORT": str(self.port),
+                    # As a user behind a gateway would; a no-op where serve has no auth.
+                    "MODELPORT_INSECURE_NO_AUTH": "1"}
+        self.env = clean_env(**{**settings, **env})
         self.log_path = state.parent / f"entrypoint-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -169,8 +169,12 @@ def test_registry_inside_holds_the_version_with_its_digests(
             reg.get("iris/3")
         assert [m.name for m in reg.list()] == ["iris"]
         assert reg.verify("iris/2").digest == original.artifact_digest
-        np.testing.assert_array_equal(reg.load_model("iris/2").predict(source.X),
+        signed = reg.load_model("iris/2", require_signature_keys=[source.public_key])
+        np.testing.assert_array_equal(signed.predict(source.X),
                                       source.models[1].predict(source.X))
+        deleted = reg.list("iris", include_deleted=True)
+        assert [v.version for v in deleted if v.deleted_at is not None] == [1]
+        assert all(v.signing is None for v in deleted if v.version == 1)
     finally:
         reg.close()
     bundle = Bundle(source.registry.artifacts, original.artifact_digest)
@@ -346,3 +350,31 @@ def test_context_serves_in_a_fresh_venv(docker_context: Path, docker_python: Pat
                             env={**srv.env, "MODELPORT_SERVE_PORT": str(free_port())},
                             timeout=30, check=False)
     assert nobody.returncode == 1
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(1200)
+def test_context_expects_tokens_and_takes_them(docker_context: Path, docker_python: Path,
+                                               source: SimpleNamespace, tmp_path: Path) -> None:
+    # --auth on loopback: what binding 0.0.0.0 implies, without opening this machine.
+    secured = {"MODELPORT_INSECURE_NO_AUTH": "", "MODELPORT_SERVE_ARGS": "--auth"}
+    state = tmp_path / "state"
+    first = EntrypointProcess(docker_python, docker_context, state, **secured)
+    refused = subprocess.run(first.cmd, env=first.env, capture_output=True, text=True,
+                             timeout=180, check=False)
+    assert refused.returncode == 7, refused.stderr
+    assert "tokens create" in refused.stderr
+    made = subprocess.run([str(docker_python), first.cmd[1], "tokens", "create", "app",
+                           "--role", "predictor"], env=first.env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    rows = source.X.to_numpy()[:10].tolist()
+    with EntrypointProcess(docker_python, docker_context, state, **secured) as srv, \
+            httpx.Client(base_url=srv.url, timeout=30) as client:
+        assert client.post("/predict", json={"features": rows}).status_code == 401
+        ok = client.post("/predict", json={"features": rows},
+                         headers={"authorization": f"Bearer {token}"})
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["predictions"] == source.models[1].predict(
+            source.X.iloc[:10]).tolist()

@@ -44,9 +44,9 @@ def test_sklearn_classifier_converted_and_checked(iris_bundle: Path,
                      "example.json", "README.md", "build.json"}
     meta = json.loads((iris_bundle / "model.json").read_text())
     assert [c["name"] for c in meta["inputs"]] == COLUMNS
-    assert meta["check"]["how"] == "skl2onnx (float64)"
-    assert meta["check"]["rows_checked"] == 5 + 150  # the stored example + --check-data
-    assert meta["check"]["label_agreement"] == 1.0
+    assert meta["check"]["how"] == "converted (double)"
+    assert meta["check"]["rows"] == 5 + 150  # the stored example + --check-data
+    assert meta["check"]["label_agreement"] == 1.0 and meta["check"]["passed"] is True
     assert meta["source"]["uri"] == "models:/iris/3"
     X = source.X.to_numpy()
     np.testing.assert_array_equal(_onnx_labels(iris_bundle / "model.onnx", X),
@@ -63,9 +63,9 @@ def test_sklearn_classifier_converted_and_checked(iris_bundle: Path,
 
 def test_regression_reports_max_abs_diff(source: SimpleNamespace, tmp_path: Path) -> None:
     built = build_edge(source.registry, "reg/1", tmp_path / "reg")
-    check = built.converted
-    assert check.label_agreement is None
-    assert check.max_abs_diff is not None and check.max_abs_diff < 1e-6
+    check = built.converted.check
+    assert check is not None and check.label_agreement is None
+    assert check.max_abs_diff is not None and check.max_abs_diff <= 1e-9
     got = _onnx_labels(tmp_path / "reg" / "model.onnx", source.A).reshape(-1)
     np.testing.assert_allclose(got, source.lin.predict(source.A), rtol=1e-6)
     meta = json.loads((tmp_path / "reg" / "model.json").read_text())
@@ -77,8 +77,9 @@ def test_onnx_version_is_used_as_stored(source: SimpleNamespace, tmp_path: Path)
     version = source.registry.get("graph/1")
     stored = Bundle(source.registry.artifacts, version.artifact_digest).read("model.onnx")
     assert (tmp_path / "g" / "model.onnx").read_bytes() == stored
-    assert built.converted.how == "as stored" and built.converted.label_agreement == 1.0
-    assert built.converted.rows_checked == 5
+    assert built.converted.how == "as stored"
+    assert built.converted.check is not None and built.converted.check.rows == 5
+    assert built.converted.check.label_agreement == 1.0
 
 
 @pytest.mark.parametrize(("uri", "needle"), [
@@ -95,6 +96,33 @@ def test_unsupported_models_are_refused_with_the_list(source: SimpleNamespace,
     assert "onnx versions as stored" in message and "LogisticRegression" in message
     assert not (tmp_path / "out").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_lightgbm_converted_as_float_and_checked(source: SimpleNamespace,
+                                                 tmp_path: Path) -> None:
+    built = build_edge(source.registry, "boost/1", tmp_path / "b")
+    assert built.converted.how == "converted (float)"  # onnxmltools makes float graphs
+    got = _onnx_labels(tmp_path / "b" / "model.onnx", source.X.to_numpy())
+    agree = float(np.mean(got == source.boost.predict(source.X)))
+    assert agree >= 0.99, agree  # float32 inputs may flip a row on a split threshold
+    assert built.converted.check is not None and built.converted.check.label_agreement == 1.0
+
+
+def test_a_graph_that_disagrees_is_refused(source: SimpleNamespace, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelport.convert import onnx as convert_onnx
+    from modelport.errors import GateFailedError
+
+    real = convert_onnx.to_onnx
+    other = source.models[0]  # another iris classifier: a converted graph, wrong answers
+
+    def wrong(model: Any, flavor: str, n: int, precisions: Any) -> Any:
+        return real(other, flavor, n, precisions)
+
+    monkeypatch.setattr(convert_onnx, "to_onnx", wrong)
+    with pytest.raises(GateFailedError, match=r"no ONNX graph of models:/iris/3 agrees"):
+        build_edge(source.registry, "iris/3", tmp_path / "out", check_data=None)
+    assert not (tmp_path / "out").exists()
 
 
 def test_check_data_must_have_the_columns(source: SimpleNamespace, tmp_path: Path) -> None:
@@ -114,7 +142,7 @@ def test_cli_edge_exit_codes(source: SimpleNamespace, tmp_path: Path) -> None:
         ["build", "edge", "reg/1", "--out", tmp_path / "c", "--json"],
     ])
     assert [r.returncode for r in runs] == [2, 3, 0], runs
-    assert json.loads(runs[2].stdout)["check"]["max_abs_diff"] < 1e-6
+    assert json.loads(runs[2].stdout)["check"]["max_abs_diff"] <= 1e-9
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
 
 

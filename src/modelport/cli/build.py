@@ -103,16 +103,12 @@ def edge(
     as_json: JsonOpt = False,
 ) -> None:
     """Write an ONNX model with a standalone runner (onnxruntime + numpy, no modelport)."""
-    from modelport.export.edge import build_edge
+    from modelport.export.edge import build_edge, check_sentence
 
     built = build_edge(state(ctx).registry(), target, out, force=force,
                        check_data=check_data)
     if as_json:
         print_json(built.to_dict())
         return
-    check = built.converted
-    figure = (f"max abs diff {check.max_abs_diff:.3g}" if check.max_abs_diff is not None
-              else f"label agreement {check.label_agreement:.0%}"
-              if check.label_agreement is not None else "no input example to check")
-    info(f"wrote the edge bundle of {built.source.uri} ({check.how}; checked on "
-         f"{check.rows_checked} rows, {figure}) to {escape(str(out))}")
+    info(f"wrote the edge bundle of {built.source.uri} to {escape(str(out))}: the graph is "
+         f"{built.converted.how}; {check_sentence(built.converted)}")

@@ -9,6 +9,7 @@ script, a .dockerignore and a README.
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 from dataclasses import dataclass
@@ -68,6 +69,9 @@ def build_docker(registry: Registry, target: str, out: Path, *, force: bool = Fa
     source = resolve(registry, target)
     common.check_trust(source, trusted)
     image, notes = base_image(source.version, base)
+    if os.environ.get("MODELPORT_ENCRYPTION_KEY", "").strip():
+        notes.append("the baked artifacts are encrypted with MODELPORT_ENCRYPTION_KEY: give "
+                     "the container the same key")
     flavor = get_flavor(source.version.flavor)
     locked = lock.lock(dict(source.version.environment.get("libraries") or {}),
                        roots=flavor.libraries)

@@ -1,6 +1,7 @@
 """``modelport build edge``: an ONNX model with a single-file runner for devices.
 
-The folder holds ``model.onnx`` (as stored, or converted and checked), ``model.json``
+The folder holds ``model.onnx`` (as stored, or converted by ``modelport.convert`` and
+checked), ``model.json``
 (input columns, the source and the equivalence figures), ``predict.py`` (onnxruntime
 and numpy only, no modelport), ``requirements.txt`` pinned to the onnxruntime and numpy
 the check ran with, ``example.json`` (the input example, when there is one), a README
@@ -64,10 +65,10 @@ def build_edge(registry: Registry, target: str, out: Path, *, force: bool = Fals
     check_destination(out, force=force)  # before a conversion that may take a while
     pins = runtime_pins()
     rows = _read_check_rows(check_data) if check_data is not None else None
-    if source.version.flavor not in ("onnx", "sklearn"):
+    if source.version.flavor not in (*onnxconv.CONVERTIBLE, "onnx"):
         raise UnsupportedModelError(
-            f"{source.uri} is a {source.version.flavor} model. {onnxconv.supported()}")
-    # sklearn via skops and onnx graphs run no code: no trust question to ask.
+            f"{source.uri} is a {source.version.flavor} model; {onnxconv.supported()}")
+    # skops, the boosters' native formats and ONNX graphs run no code: nothing to trust.
     model = registry.load_model(source.uri)
     stored = None
     if source.version.flavor == "onnx":
@@ -115,20 +116,14 @@ def _rows(data: Any) -> list[list[Any]]:
 def readme(source: Source, converted: onnxconv.Converted, pins: dict[str, str],
            columns: list[dict[str, str]]) -> str:
     """How to run the bundle and how it was checked."""
-    c = converted
-    figures = (f"max abs diff {c.max_abs_diff:.3g}" if c.max_abs_diff is not None else
-               f"label agreement {c.label_agreement:.0%}" if c.label_agreement is not None
-               else "not checked (no input example)")
-    cols = ", ".join(f"`{col['name']}` ({col['dtype']})" for col in columns)
     reqs = " ".join(f"{k}=={v}" for k, v in pins.items())
+    cols = ", ".join(f"`{col['name']}` ({col['dtype']})" for col in columns)
     return f"""\
 # {source.version.name} {source.version.version} at the edge
 
 Written by `modelport build edge {source.given}` (modelport {modelport.__version__}) from
 {source.uri} ({source.version.flavor}, `{source.version.artifact_digest}`).
-The ONNX graph is {c.how}; on {c.rows_checked} rows (the input example and any
-`--check-data`) it agrees with the registered model: {figures} (tolerance rtol
-{onnxconv.RTOL}, atol {onnxconv.ATOL}).
+The ONNX graph is {converted.how}; {check_sentence(converted)}.
 
 ```bash
 python -m venv .venv && .venv/bin/pip install -r requirements.txt   # {reqs}
@@ -141,3 +136,14 @@ Input columns, in order: {cols}. CSV needs a header row; JSON may be rows
 and headers are matched by name. `--all-outputs` adds every graph output (for
 classifiers, the probabilities). No modelport is needed on the device.
 """
+
+
+def check_sentence(converted: onnxconv.Converted) -> str:
+    """How the graph was checked, in words (README and the CLI's summary)."""
+    c = converted.check
+    if c is None:
+        return "not checked: the version has no input example (give --check-data)"
+    figure = (f"{c.label_agreement:.0%} of labels agree" if c.label_agreement is not None
+              else f"max abs diff {c.max_abs_diff:.3g} (tolerance {c.tolerance:g})")
+    return (f"on {c.rows} rows (the input example and any --check-data) it agrees with the "
+            f"registered model: {figure}")

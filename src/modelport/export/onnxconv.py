@@ -1,11 +1,12 @@
-"""A version as an ONNX graph: as stored (onnx flavor) or converted with skl2onnx, and
-checked against the source model's own predictions on the signature's input example.
+"""A version as a checked ONNX graph for an edge bundle: as stored (onnx flavor), or
+converted by ``modelport.convert`` (skl2onnx; onnxmltools for XGBoost and LightGBM).
 
-Conversion tries 64-bit floats first (what the source computes with), then 32-bit
-floats (what more converters support). A graph is accepted only when its first output
-agrees with the source on the example: labels identical, numbers within
-``RTOL``/``ATOL``, on the example and on any rows the caller adds. Otherwise the
-build is refused, saying what was tried.
+The check is ``modelport convert``'s: the source as modelport serves it against the
+graph in onnxruntime, on the stored input example plus any rows the caller adds, with
+``convert.service.TOLERANCE`` for the graph's precision. Double precision is tried
+first; when its graph does not load or does not agree, float. A graph that disagrees
+is refused (GateFailedError, exit 10); a model no converter handles is refused with
+what is supported (UnsupportedModelError, exit 2).
 """
 
 from __future__ import annotations
@@ -16,87 +17,126 @@ from typing import Any
 import numpy as np
 
 from modelport.client import LoadedModel
-from modelport.errors import InvalidInputError, UnsupportedModelError
+from modelport.convert.equivalence import Equivalence, compare
+from modelport.convert.onnx import SUPPORTED
+from modelport.convert.service import TOLERANCE
+from modelport.errors import GateFailedError, InvalidInputError, UnsupportedModelError
 
-RTOL = 1e-4
-ATOL = 1e-5
+CONVERTIBLE = ("sklearn", "xgboost", "lightgbm")
 _NUMERIC = ("float", "int", "uint", "bool")
 
 
 @dataclass(frozen=True)
 class Converted:
-    """An ONNX model and how well it matches its source on the check rows."""
+    """An ONNX graph, how it was made, and its check (None: no rows to check on)."""
 
     data: bytes
-    how: str  # "as stored" | "skl2onnx (float64)" | "skl2onnx (float32)"
-    rows_checked: int
-    max_abs_diff: float | None  # numeric outputs
-    label_agreement: float | None  # label (non-float) outputs
+    how: str  # "as stored" | "converted (double)" | "converted (float)"
+    check: Equivalence | None
 
     def to_dict(self) -> dict[str, Any]:
-        """The figures for model.json and the README."""
-        return {"how": self.how, "rows_checked": self.rows_checked,
-                "max_abs_diff": self.max_abs_diff, "label_agreement": self.label_agreement,
-                "rtol": RTOL, "atol": ATOL}
+        """The figures for model.json, build.json and ``--json``."""
+        figures = self.check.to_dict() if self.check else {"rows": 0}
+        return {"how": self.how, **figures}
 
 
 def supported() -> str:
     """What an edge bundle can be made from, for refusals."""
-    return (f"edge bundles are made from onnx versions as stored, or from sklearn versions "
-            f"with numeric inputs whose estimator skl2onnx converts: {_sklearn_names()}")
+    return ("edge bundles are made from onnx versions as stored, or converted from: "
+            + "; ".join(SUPPORTED) + f" (scikit-learn classes: {_sklearn_names()}); with "
+            "numeric inputs only")
 
 
 def _sklearn_names() -> str:
     try:
-        # The scikit-learn classes skl2onnx registers converters for (its public
-        # supported_converters() lists converter aliases, e.g. no LogisticRegression).
+        # The classes skl2onnx has converters for (its public supported_converters()
+        # lists converter aliases: no LogisticRegression there).
         from skl2onnx._supported_operators import sklearn_operator_name_map
     except ImportError:
-        try:
-            from skl2onnx import supported_converters
-        except ImportError:
-            return "(install modelport[onnx] to list them)"
-        return ", ".join(sorted(supported_converters(from_sklearn=True)))
+        return "install modelport[onnx] to list them"
     return ", ".join(sorted({cls.__name__ for cls in sklearn_operator_name_map
                              if not cls.__name__.startswith("_")}))
 
 
 def to_onnx(model: LoadedModel, stored: bytes | None = None, check_rows: Any = None
             ) -> Converted:
-    """The version as a checked ONNX graph (``stored``: the onnx flavor's own file), or
-    UnsupportedModelError saying why not. The check runs on the input example plus
-    ``check_rows`` (a table with the signature's columns), when given."""
+    """The version as a checked ONNX graph (``stored``: the onnx flavor's own file)."""
+    flavor = model.flavor.name
+    if flavor not in (*CONVERTIBLE, "onnx") or (flavor == "onnx" and stored is None):
+        raise UnsupportedModelError(f"{model.version.uri} is a {flavor} model; {supported()}")
     columns = [c["name"] for c in numeric_columns(model.signature)]
-    if model.flavor.name not in ("onnx", "sklearn") or (
-            model.flavor.name == "onnx" and stored is None):
-        raise UnsupportedModelError(
-            f"{model.version.uri} is a {model.flavor.name} model. {supported()}")
-    rows = _check_input(model, check_rows, columns)
-    if model.flavor.name == "onnx":
-        return _as_stored(model, rows, stored or b"")
+    rows = _check_rows(model, check_rows, columns)
+    if flavor == "onnx":
+        data = stored or b""
+        if rows is None:
+            return Converted(data, "as stored", None)
+        return _checked(model, data, "as stored", rows, TOLERANCE["double"])
     if rows is None:
         raise UnsupportedModelError(
             f"{model.version.uri} has no input example, so a conversion could not be "
-            "checked: register it with input_example=, or give rows to check on")
-    return _convert(model, rows, columns)
+            "checked: register it with input_example=, or give --check-data")
+    return _convert(model, rows, len(columns))
 
 
-def _check_input(model: LoadedModel, check_rows: Any, columns: list[str]) -> Any:
-    """The rows the check predicts on, in the signature's layout (None: no rows)."""
+def _convert(model: LoadedModel, rows: Any, width: int) -> Converted:
+    from modelport.convert.onnx import to_onnx as convert
+
+    refusals, disagreed = [], False
+    for wanted in ("double", "float"):
+        try:
+            graph, precision = convert(model.native, model.flavor.name, width, (wanted,))
+        except UnsupportedModelError as exc:  # no converter for this model at this precision
+            refusals.append(f"{wanted}: {str(exc).split('. Supported:')[0][:200]}")
+            continue
+        try:
+            return _checked(model, graph.SerializeToString(), f"converted ({precision})",
+                            rows, TOLERANCE[precision])
+        except GateFailedError as exc:
+            disagreed = True
+            refusals.append(str(exc))
+        except UnsupportedModelError as exc:  # converted, but onnxruntime cannot run it
+            refusals.append(f"{precision}: {exc}")
+        if precision != wanted:  # the boosters' converters make float graphs only
+            break
+    if disagreed:
+        raise GateFailedError(f"no ONNX graph of {model.version.uri} agrees with it ("
+                              + "; ".join(refusals) + "); nothing written")
+    raise UnsupportedModelError(f"cannot convert {model.version.uri} ("
+                                + "; ".join(refusals) + f"). {supported()}")
+
+
+def _checked(model: LoadedModel, data: bytes, how: str, rows: Any, tolerance: float
+             ) -> Converted:
+    """``data`` if its predictions on ``rows`` agree with the model's, else refuse."""
+    from modelport.flavors import SavedModel, TrustPolicy, get_flavor
+    from modelport.flavors.onnx import FILE
+
+    # Through the onnx flavor: checked as at registration, fed as the runner feeds it.
+    predictor = get_flavor("onnx").validate(SavedModel({FILE: data}), TrustPolicy())
+    check = compare(model.predict(rows), predictor.predict(rows), tolerance=tolerance)
+    if not check.passed:
+        raise GateFailedError(f"{how}: {check.detail} on {check.rows} rows",
+                              report=check.to_dict())
+    return Converted(data, how, check)
+
+
+def _check_rows(model: LoadedModel, extra: Any, columns: list[str]) -> Any:
+    """The input example plus ``extra`` in the signature's layout (None: no rows)."""
     import pandas as pd
 
     parts = []
     if model.input_example is not None:
         parts.append(model.validate(model.input_example))
-    if check_rows is not None:
-        missing = [c for c in columns if c not in check_rows.columns]
+    if extra is not None:
         if (model.signature or {})["inputs"]["type"] == "dataframe":
+            missing = [c for c in columns if c not in extra.columns]
             if missing:
                 raise InvalidInputError(
                     f"the check data lacks column(s) {', '.join(missing)} of the signature")
-            parts.append(model.validate(check_rows[columns]))
+            extra = extra[columns]
         else:
-            parts.append(model.validate(check_rows.to_numpy()))
+            extra = extra.to_numpy()
+        parts.append(model.validate(extra))
     if not parts:
         return None
     if isinstance(parts[0], pd.DataFrame):
@@ -114,8 +154,7 @@ def numeric_columns(signature: dict[str, Any] | None) -> list[dict[str, str]]:
     if inputs.get("type") == "dataframe":
         cols = [{"name": c["name"], "dtype": c["dtype"]} for c in inputs["columns"]]
     elif inputs.get("type") == "tensor" and len(inputs.get("shape") or []) == 2:
-        width = int(inputs["shape"][1])
-        cols = [{"name": f"x{i}", "dtype": inputs["dtype"]} for i in range(width)]
+        cols = [{"name": f"x{i}", "dtype": inputs["dtype"]} for i in range(inputs["shape"][1])]
     else:
         raise UnsupportedModelError(
             f"edge bundles take one table of features; this signature is {inputs!r}")
@@ -124,70 +163,3 @@ def numeric_columns(signature: dict[str, Any] | None) -> list[dict[str, str]]:
         raise UnsupportedModelError(
             f"edge bundles take numeric inputs only; non-numeric columns: {', '.join(text)}")
     return cols
-
-
-def _convert(model: LoadedModel, rows: Any, columns: list[str]) -> Converted:
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
-
-    estimator = model.native
-    expected = np.asarray(model.predict(rows))
-    array = np.asarray(rows, dtype=np.float64)
-    failures = []
-    for label, tensor_type, dtype in (("float64", DoubleTensorType, np.float64),
-                                      ("float32", FloatTensorType, np.float32)):
-        try:
-            # Probabilities as a tensor, not skl2onnx's default list of maps (ZipMap).
-            options = ({id(estimator): {"zipmap": False}}
-                       if hasattr(estimator, "predict_proba") else None)
-            onx = convert_sklearn(estimator, options=options,
-                                  initial_types=[("input", tensor_type([None, len(columns)]))])
-            data = onx.SerializeToString()
-            got = _run(data, array.astype(dtype))
-        except Exception as exc:  # skl2onnx and onnxruntime raise many unrelated types
-            failures.append(f"{label}: {str(exc).splitlines()[0][:160]}")
-            continue
-        result = _compare(expected, got, f"skl2onnx ({label})", data)
-        if result is not None:
-            return result
-        failures.append(f"{label}: predictions differ from the source on the check rows")
-    raise UnsupportedModelError(
-        f"cannot convert {model.version.uri} ({type(estimator).__name__}) to a matching ONNX "
-        f"graph ({'; '.join(failures)}). {supported()}")
-
-
-def _as_stored(model: LoadedModel, rows: Any, data: bytes) -> Converted:
-    if rows is None:
-        return Converted(data, "as stored", 0, None, None)
-    expected = np.asarray(model.predict(rows))
-    got = _run(data, rows)
-    result = _compare(expected, got, "as stored", data)
-    if result is None:
-        raise UnsupportedModelError(
-            f"{model.version.uri}: onnxruntime run directly disagrees with the served "
-            "model on the check rows")
-    return result
-
-
-def _run(data: bytes, rows: Any) -> np.ndarray:
-    """The graph's first output on ``rows``, through modelport's own ONNX flavor (the
-    graph checked as at registration, inputs fed and cast as the edge runner does)."""
-    from modelport.flavors import SavedModel, TrustPolicy, get_flavor
-    from modelport.flavors.onnx import FILE
-
-    predictor = get_flavor("onnx").validate(SavedModel({FILE: data}), TrustPolicy())
-    return np.asarray(predictor.predict(rows))
-
-
-def _compare(expected: np.ndarray, got: np.ndarray, how: str, data: bytes
-             ) -> Converted | None:
-    rows = len(expected)
-    got = got.reshape(expected.shape) if got.size == expected.size else got
-    if got.shape != expected.shape:
-        return None
-    if expected.dtype.kind == "f":
-        diff = float(np.max(np.abs(got.astype(np.float64) - expected))) if rows else 0.0
-        ok = bool(np.allclose(got, expected, rtol=RTOL, atol=ATOL))
-        return Converted(data, how, rows, diff, None) if ok else None
-    agreement = float(np.mean(got.astype(expected.dtype) == expected)) if rows else 1.0
-    return Converted(data, how, rows, None, agreement) if agreement == 1.0 else None

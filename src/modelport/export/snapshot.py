@@ -5,20 +5,23 @@ version is registered through the public ``Registry`` with the source's metadata
 loading it in the image checks the same digests as loading it here. The version keeps
 its number: the numbers before it are registered as placeholders and deleted at once,
 so ``iris/3`` is ``iris/3`` in the image too (metrics, logs and the audit log of the
-source registry keep meaning the same thing).
+source registry keep meaning the same thing), and a signature over (name, number,
+digest) still verifies there. With ``MODELPORT_ENCRYPTION_KEY`` set, the copied blobs
+are encrypted with that key, as the source's are: the image then needs the key.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 from modelport.artifacts.bundle import Bundle
 from modelport.client import Registry
 from modelport.config import Settings
 from modelport.errors import ArtifactIntegrityError
-from modelport.registry.entities import ModelVersion
+from modelport.registry.entities import SIGNING_FIELD, ModelVersion
 from modelport.registry.store import NewVersion
 
 PLACEHOLDER_REASON = "placeholder: only {uri} is part of this export; numbers kept equal"
@@ -47,8 +50,12 @@ def snapshot(source: Registry, version: ModelVersion, home: Path, *, alias: str 
             signature=version.signature, metrics=version.metrics, params=version.params,
             tags=version.tags, training_data=version.training_data,
             environment=version.environment, description=version.description)
+        # A placeholder must not carry the version's signature record (it signs the
+        # version's own number); deleted at once, it is never served anyway.
+        filler = replace(new, environment={k: v for k, v in new.environment.items()
+                                           if k != SIGNING_FIELD})
         for number in range(1, version.version):
-            dest.store.create_version(version.name, new)
+            dest.store.create_version(version.name, filler)
             dest.store.delete_version(version.name, number, settings.user,
                                       PLACEHOLDER_REASON.format(uri=version.uri))
         made = dest.store.create_version(version.name, new)
