@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
@@ -174,9 +175,9 @@ def test_cheap_models_run_inline_and_slow_ones_on_the_executor(delay: float,
     assert all(t == "MainThread" for t in threads[1:]) is inline_expected
 
 
-def test_a_model_that_waits_without_cpu_is_pinned_to_the_executor() -> None:
-    """Its CPU time looks cheap on the executor; the one inline run that holds the loop
-    for its whole wait pins it to the executor for good."""
+def test_a_model_that_waits_without_cpu_goes_back_to_the_executor() -> None:
+    """Its CPU time looks cheap on the executor; an inline run that holds the loop for
+    its whole wait sends it back there for the next batches."""
     import threading
     import time
 
@@ -199,3 +200,77 @@ def test_a_model_that_waits_without_cpu_is_pinned_to_the_executor() -> None:
     asyncio.run(scenario())
     assert threads.count("MainThread") <= 1, threads
     assert all(t.startswith("model") for t in threads[-3:]), threads
+
+
+def test_a_cheap_model_preempted_mid_run_is_not_pinned(monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    """An inline run that took long because the OS took the CPU away (counted as an
+    involuntary context switch of the thread) says nothing about the model: no pin."""
+    import itertools
+    import threading
+    import time
+
+    from modelport.serving import batcher as batcher_module
+
+    switches = itertools.count()
+    monkeypatch.setattr(batcher_module, "_preemptions", lambda: next(switches))
+    threads: list[str] = []
+
+    def run(payloads: list[np.ndarray]) -> list[np.ndarray]:
+        threads.append(threading.current_thread().name)
+        if threading.current_thread().name == "MainThread":
+            time.sleep(0.02)  # as long as a preemption on a busy machine
+        return [p * 2 for p in payloads]
+
+    async def scenario() -> Batcher[np.ndarray, np.ndarray]:
+        executor = ThreadPoolExecutor(1, thread_name_prefix="model")
+        batcher = Batcher(run, executor=executor, slice_rows=lambda p, a, b: p[a:b],
+                          join=np.concatenate, inline_below_ms=1.0)
+        for i in range(30):  # each inline detour costs ~7 executor runs to come back
+            assert (await batcher.submit(np.array([i]), 1)).value.tolist() == [i * 2]
+        await batcher.close()
+        executor.shutdown()
+        return batcher
+
+    batcher = asyncio.run(scenario())
+    assert not batcher._pinned
+    assert threads.count("MainThread") >= 2, threads  # back inline after each detour
+
+
+def _sleepy_batcher(sleeps: Any) -> tuple[Any, list[str]]:
+    """A batcher whose model sleeps 20 ms when ``sleeps(n)`` for its n-th inline run."""
+    import threading
+    import time
+
+    threads: list[str] = []
+
+    def run(payloads: list[np.ndarray]) -> list[np.ndarray]:
+        threads.append(threading.current_thread().name)
+        if threads[-1] == "MainThread" and sleeps(threads.count("MainThread")):
+            time.sleep(0.02)  # waiting (I/O), not computing
+        return [p * 2 for p in payloads]
+
+    async def scenario() -> Batcher[np.ndarray, np.ndarray]:
+        executor = ThreadPoolExecutor(1, thread_name_prefix="model")
+        batcher = Batcher(run, executor=executor, slice_rows=lambda p, a, b: p[a:b],
+                          join=np.concatenate, inline_below_ms=1.0)
+        for i in range(60):  # an inline detour costs ~7 executor runs to come back
+            assert (await batcher.submit(np.array([i]), 1)).value.tolist() == [i * 2]
+        await batcher.close()
+        executor.shutdown()
+        return batcher
+
+    return asyncio.run(scenario()), threads
+
+
+def test_a_model_that_always_waits_is_pinned_after_three_long_inline_runs() -> None:
+    batcher, threads = _sleepy_batcher(lambda n: True)
+    assert batcher._pinned
+    assert threads.count("MainThread") == 3, threads
+
+
+def test_a_cheap_model_that_stalled_once_in_a_while_is_not_pinned() -> None:
+    # Long inline runs with a run within budget between them: stalls, not the model.
+    batcher, threads = _sleepy_batcher(lambda n: n % 2 == 1)
+    assert not batcher._pinned
+    assert threads.count("MainThread") > 3, threads

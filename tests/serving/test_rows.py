@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from modelport.errors import SignatureError
-from modelport.serving.rows import Rows, concat, model_input, to_rows
+from modelport.serving.rows import Rows, TableLayout, concat, model_input, to_rows
 from modelport.serving.types import InferenceRequest, Tensor
 
 TABLE = {"type": "dataframe", "columns": [
@@ -52,3 +52,20 @@ def test_slices_keep_names() -> None:
     part = rows.slice(1, 3)
     assert part.names == ("a", "b")
     assert part.as_columns()["b"].tolist() == [3.0, 5.0]
+
+
+@pytest.mark.parametrize("n", [1, 3, 40])  # under and over the size where numpy sums
+def test_the_layout_fast_path_still_refuses_nan_and_infinity(n: int) -> None:
+    finite = {"type": "dataframe", "columns": [
+        {"name": "a", "dtype": "float64"}, {"name": "b", "dtype": "float64"}]}
+    layout = TableLayout.of(finite)
+    assert layout is not None and layout.finite
+    for bad in (np.nan, np.inf, -np.inf):
+        data = np.ones((n, 2))
+        data[n - 1, 1] = bad
+        with pytest.raises(SignatureError, match=f"column 'b' contains NaN or infinity "
+                                                 rf"\(first at row {n - 1}\)"):
+            to_rows(_req(Tensor("input-0", data)), finite, layout)
+    big = np.full((n, 2), 1e308)  # every value finite, their sum is not
+    rows = to_rows(_req(Tensor("input-0", big)), finite, layout)
+    assert rows.n == n and rows.array is not None and np.array_equal(rows.array, big)

@@ -77,6 +77,19 @@ class _Array(NamedTuple):
     data: np.ndarray[Any, Any]
 
 
+_new_tuple = tuple.__new__
+
+
+def _arrays(tensors: Sequence[NamedArray]) -> tuple[_Array, ...]:
+    """The tensors as ``_Array`` tuples. Built with ``tuple.__new__`` (a NamedTuple's own
+    constructor is a Python function) and without a list for the one-tensor case: the
+    offer runs on the event loop for every answered request."""
+    if len(tensors) == 1:
+        t = tensors[0]
+        return (_new_tuple(_Array, (t.name, t.data)),)
+    return tuple([_new_tuple(_Array, (t.name, t.data)) for t in tensors])
+
+
 class _Endpoint:
     __slots__ = ("dropped", "failed", "sampled_out", "threshold", "written")
 
@@ -142,9 +155,8 @@ class PredictionLog:
         if bound < _FULL and (bound == 0 or zlib.crc32(request_id.encode()) >= bound):
             st.sampled_out += rows
             return False
-        record = (endpoint, time.time(), request_id, version, variant,
-                  tuple([_Array(t.name, t.data) for t in inputs]),
-                  tuple([_Array(t.name, t.data) for t in outputs]), latency_ms, schema, rows)
+        record = (endpoint, time.time(), request_id, version, variant, _arrays(inputs),
+                  _arrays(outputs), latency_ms, schema, rows)
         if self._writer.put(record, rows):
             return True
         st.dropped += rows

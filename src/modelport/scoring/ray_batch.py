@@ -14,13 +14,19 @@ attack surface) unless ``RAY_ADDRESS`` points at an existing cluster.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelport.errors import ConfigurationError, InvalidInputError, ModelExecutionError
+from modelport.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    ModelExecutionError,
+    ModelportError,
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,9 @@ class _Scorer:
     def __call__(self, batch: Any) -> Any:
         from modelport.scoring.frames import predictions_frame
 
-        return predictions_frame(self.model.predict(batch))
+        # Arrow in, converted here: Ray's own pandas batches may carry Arrow-backed
+        # dtypes that the signature check rightly refuses as not float64.
+        return predictions_frame(self.model.predict(batch.to_pandas()))
 
 
 def _read(path: Path) -> Any:
@@ -83,6 +91,7 @@ def _read(path: Path) -> Any:
 
 def _start_ray(num_cpus: int | None) -> None:
     import ray
+    import ray.data
 
     if ray.is_initialized():
         return
@@ -107,16 +116,22 @@ def score(settings: dict[str, Any], uri: str, input_path: Path, output: Path, *,
         raise ConfigurationError("--engine ray needs Ray: pip install 'modelport[ray]'") from exc
     _start_ray(num_cpus)
     import ray
+    import ray.data
 
     started = time.perf_counter()
-    pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    pool = actors or max(1, int(cpus) - 1)
+    # Reading and writing blocks are tasks that each need a whole CPU: if the actors
+    # held every CPU the job would wait forever, so one CPU is always left to them.
+    per_actor = max(0.05, round((cpus - 1) / pool if cpus > 1 else 0.5 / pool, 2))
     data = _read(input_path)
     tmp = output.with_name(f".{output.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         scored = data.map_batches(_Scorer, fn_constructor_args=(settings, uri, trusted),
-                                  batch_size=batch_size, batch_format="pandas",
-                                  concurrency=pool, num_cpus=1)
+                                  batch_size=batch_size, batch_format="pyarrow",
+                                  compute=ray.data.ActorPoolStrategy(size=pool),
+                                  num_cpus=per_actor)
         scored.write_parquet(str(tmp))
         rows = _count_rows(tmp)
     except (InvalidInputError, ConfigurationError):
@@ -140,12 +155,17 @@ def _count_rows(folder: Path) -> int:
 
 
 def _root_cause(exc: BaseException) -> str:
-    """The innermost error message of a Ray failure (its own wrappers say little)."""
-    seen = exc
-    while seen.__cause__ is not None:
-        seen = seen.__cause__
-    text = str(seen).strip().splitlines()
-    return text[-1][:300] if text else type(seen).__name__
+    """The original error of a Ray failure (Ray wraps it and adds retry advice)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ModelportError):
+            return seen.message
+        seen = getattr(seen, "cause", None) or seen.__cause__
+    found = re.findall(r"modelport\.errors\.\w+: (.+)", str(exc))
+    if found:
+        return str(found[-1])[:300]
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
 
 
 __all__ = ["BatchResult", "score"]

@@ -38,7 +38,21 @@ P = TypeVar("P")  # payload: the rows of one request (or part of one)
 R = TypeVar("R")  # result for one payload
 
 
-PIN_FACTOR = 5.0  # an inline run this many times over the budget pins to the executor
+PIN_FACTOR = 5.0  # an inline run this many times over the budget is a strike ...
+PIN_STRIKES = 3  # ... and this many in a row (no run within budget between) pin it
+
+try:
+    import resource
+
+    _RUSAGE_THREAD = resource.RUSAGE_THREAD
+
+    def _preemptions() -> int:
+        """Times the OS took the CPU from this thread (involuntary context switches)."""
+        return resource.getrusage(_RUSAGE_THREAD).ru_nivcsw
+except (ImportError, AttributeError):  # no per-thread counters: every long run pins
+
+    def _preemptions() -> int:
+        return 0
 
 
 class BatcherClosedError(Exception):
@@ -111,6 +125,7 @@ class Batcher(Generic[P, R]):
         self.inline_below = inline_below_ms / 1000.0
         self._cost: float | None = None  # moving average of a batch's run time (s)
         self._pinned = False  # True: never inline again (see _timed)
+        self._strikes = 0  # inline runs in a row far over budget, not preempted
         self._queue: deque[_Part[P]] = deque()
         self._queued_rows = 0
         self._queued_requests = 0  # requests with a part still queued
@@ -295,14 +310,25 @@ class Batcher(Generic[P, R]):
         # switch interval on a shared core), which would keep a cheap model off the loop
         # for good. A model that waits without the GIL (I/O) looks cheap on the executor;
         # its next inline run measures the wait and sends it back there.
-        # Pinned: an inline run that held the loop far beyond the budget (a model that
-        # waits on I/O looks cheap by CPU time) keeps the model on the executor for good,
-        # so it cannot block the loop again every other batch.
-        wall, cpu = time.perf_counter(), time.thread_time()
+        # Pinned: inline runs that held the loop far beyond the budget (a model that
+        # waits on I/O looks cheap by CPU time) keep the model on the executor for good,
+        # so it cannot block the loop again every other batch. It takes PIN_STRIKES such
+        # runs in a row, and a run the OS preempted is no strike: on a busy machine a
+        # preemption, or another thread holding the GIL for its 5 ms switch interval,
+        # stretches a 20 µs predict past the budget now and then, and pinning a cheap
+        # model for good costs it a thread hop per batch (twice the loop's work at c=1).
+        wall = time.perf_counter()
+        mark = _preemptions() if inline else time.thread_time()
         results = self._run_batch(payloads)
-        took = time.perf_counter() - wall if inline else time.thread_time() - cpu
-        if inline and took > PIN_FACTOR * self.inline_below:
-            self._pinned = True
+        if inline:
+            took = time.perf_counter() - wall
+            if took <= PIN_FACTOR * self.inline_below:
+                self._strikes = 0
+            elif _preemptions() == mark:
+                self._strikes += 1
+                self._pinned = self._strikes >= PIN_STRIKES
+        else:
+            took = time.thread_time() - mark
         self._cost = took if self._cost is None else 0.8 * self._cost + 0.2 * took
         return results
 

@@ -58,8 +58,7 @@ class Deployment:
         self.input_schema: dict[str, Any] | None = sig.get("inputs")
         self.output_schema: dict[str, Any] | None = sig.get("outputs")
         self._layout = TableLayout.of(self.input_schema)
-        self._metrics = metrics
-        self._labels = (endpoint, str(self.version))
+        self._tallies = metrics.deployment(endpoint, str(self.version)) if metrics else None
         # Set by warm() when the flavor's bare-array predict matches the table path.
         self.array_predict: Callable[[Any], Any] | None = None
         # One thread per version: predict calls of one model never overlap, which most
@@ -77,8 +76,8 @@ class Deployment:
         )
 
     def _observe_batch(self, rows: int, requests: int, seconds: float) -> None:
-        if self._metrics is not None:
-            self._metrics.child(self._metrics.batch_size, *self._labels).observe(rows)
+        if self._tallies is not None:
+            self._tallies.batch.observe(rows)
 
     def _run_batch(self, parts: list[Rows]) -> list[list[Tensor]]:
         batch = concat(parts)
@@ -103,10 +102,10 @@ class Deployment:
         """Answer one request (raises ``BatcherClosedError`` while being swapped out)."""
         rows = to_rows(request, self.input_schema, self._layout)
         result = await self.batcher.submit(rows, rows.n)
-        if self._metrics is not None:
-            m = self._metrics
-            m.child(m.queue_time, *self._labels).observe(result.queue_seconds)
-            m.child(m.compute_time, *self._labels).observe(result.compute_seconds)
+        tallies = self._tallies
+        if tallies is not None:
+            tallies.queue.observe(result.queue_seconds)
+            tallies.compute.observe(result.compute_seconds)
         return InferenceResponse(self.endpoint, self.version, result.value, id=request.id)
 
     def warm(self) -> float:

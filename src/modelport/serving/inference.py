@@ -164,19 +164,18 @@ class Server:
         if target.protocol == "simple":
             return (lambda body: simple.parse_predict(body, model=self.default_model(),
                                                       max_rows=max_rows),
-                    lambda resp, _req: (simple.render_predict(resp), {}), oip.render_error)
+                    _render_simple, oip.render_error)
         if target.protocol == "mlflow":
             ctype = headers.get(b"content-type")
             return (lambda body: mlflow.parse_invocations(body, ctype, model=self.default_model(),
                                                           max_rows=max_rows),
-                    lambda resp, _req: (mlflow.render_predictions(resp), {}), mlflow.render_error)
+                    _render_mlflow, mlflow.render_error)
         name = target.name
         assert name is not None
         validate_name(name)
         if target.protocol == "kserve_v1":
             return (lambda body: kserve_v1.parse_predict(body, model=name, max_rows=max_rows),
-                    lambda resp, _req: (kserve_v1.render_predict(resp), {}),
-                    kserve_v1.render_error)
+                    _render_kserve_v1, kserve_v1.render_error)
         version = parse_version(target.version)
         raw_len = headers.get(b"inference-header-content-length")
         if raw_len is not None and not (raw_len.isascii() and raw_len.isdigit()):
@@ -249,14 +248,14 @@ class Server:
             status = 500
             content = render_error(f"internal server error (request id {request_id})")
             media, extra = JSON, []
-        metrics = self.metrics
-        metrics.child(metrics.requests, model, version, target.protocol, str(status)).inc()
+        tallies = self.metrics.deployment(model, version)
+        tallies.answered(target.protocol, status)
         if status == 200:
-            metrics.child(metrics.latency, model, version).observe(time.perf_counter() - started)
+            tallies.latency.observe(time.perf_counter() - started)
         return _reply(status, content, media, extra)
 
     async def _infer(self, ireq: InferenceRequest, model: str) -> InferenceResponse:
-        inflight = self.metrics.child(self.metrics.inflight, model)
+        inflight = self.metrics.inflight_of(model)
         inflight.inc()
         deadline = self.deadlines.start()
         try:
@@ -270,6 +269,21 @@ class Server:
         finally:
             deadline.done()
             inflight.dec()
+
+
+def _render_simple(response: InferenceResponse, _: InferenceRequest
+                   ) -> tuple[bytes, dict[str, str]]:
+    return simple.render_predict(response), {}
+
+
+def _render_mlflow(response: InferenceResponse, _: InferenceRequest
+                   ) -> tuple[bytes, dict[str, str]]:
+    return mlflow.render_predictions(response), {}
+
+
+def _render_kserve_v1(response: InferenceResponse, _: InferenceRequest
+                      ) -> tuple[bytes, dict[str, str]]:
+    return kserve_v1.render_predict(response), {}
 
 
 def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:

@@ -3,6 +3,11 @@
 Metrics live in a ``CollectorRegistry`` made per app (no module-level state). With
 ``--workers N`` the processes share ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics``
 aggregates them with prometheus-client's multiprocess collector.
+
+The metrics every request touches (requests, latency, queue and compute time, batch
+size, in flight) are recorded through ``deployment()`` and ``inflight_of()``: plain
+numbers exported by a custom collector in one process (``tallies.py``), prometheus-client
+metrics in multiprocess mode, where only its files aggregate across workers.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from modelport.serving import tallies
+from modelport.serving.tallies import ChildTallies, DeploymentTallies, Level, TallyCollector
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -33,30 +41,13 @@ class ServerMetrics:
         # metric objects still need a registry, but not the one we expose.
         reg = CollectorRegistry() if self.multiprocess else self.registry
         labels = ("model", "version")
-        self.requests = Counter(
-            "modelport_requests", "Inference requests by outcome.",
-            (*labels, "protocol", "status"), registry=reg,
-        )
-        self.latency = Histogram(
-            "modelport_request_duration_seconds", "Time from request read to response.",
-            labels, buckets=LATENCY_BUCKETS, registry=reg,
-        )
-        self.queue_time = Histogram(
-            "modelport_queue_duration_seconds", "Time a request waited for its batch.",
-            labels, buckets=LATENCY_BUCKETS, registry=reg,
-        )
-        self.compute_time = Histogram(
-            "modelport_compute_duration_seconds", "Model execution time of a request's batch.",
-            labels, buckets=LATENCY_BUCKETS, registry=reg,
-        )
-        self.batch_size = Histogram(
-            "modelport_batch_size_rows", "Rows per model call.", labels,
-            buckets=BATCH_BUCKETS, registry=reg,
-        )
-        self.inflight = Gauge(
-            "modelport_inflight_requests", "Requests being processed.", ("model",),
-            registry=reg, multiprocess_mode="livesum",
-        )
+        self._tallies: dict[tuple[str, str], DeploymentTallies | ChildTallies] = {}
+        self._collector: TallyCollector | None = None
+        if self.multiprocess:
+            self._per_request(reg)
+        else:  # registered first: the families come out in the order they always did
+            self._collector = TallyCollector(LATENCY_BUCKETS, BATCH_BUCKETS)
+            self.registry.register(self._collector)
         self.load_time = Gauge(
             "modelport_model_load_seconds", "Time to load and warm a model version.", labels,
             registry=reg, multiprocess_mode="livemax",
@@ -111,6 +102,42 @@ class ServerMetrics:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         if self.multiprocess:
             MultiProcessCollector(self.registry)
+
+    def _per_request(self, reg: CollectorRegistry) -> None:
+        """The per-request metrics as prometheus-client objects (multiprocess mode)."""
+        labels = ("model", "version")
+        self.requests = Counter(*tallies.REQUESTS, (*labels, "protocol", "status"),
+                                registry=reg)
+        self.latency = Histogram(*tallies.LATENCY, labels, buckets=LATENCY_BUCKETS,
+                                 registry=reg)
+        self.queue_time = Histogram(*tallies.QUEUE, labels, buckets=LATENCY_BUCKETS,
+                                    registry=reg)
+        self.compute_time = Histogram(*tallies.COMPUTE, labels, buckets=LATENCY_BUCKETS,
+                                      registry=reg)
+        self.batch_size = Histogram(*tallies.BATCH, labels, buckets=BATCH_BUCKETS,
+                                    registry=reg)
+        self.inflight = Gauge(*tallies.INFLIGHT, ("model",), registry=reg,
+                              multiprocess_mode="livesum")
+
+    def deployment(self, model: str, version: str) -> DeploymentTallies | ChildTallies:
+        """Where requests answered by (``model``, ``version``) are counted: ``answered``,
+        and ``latency``/``queue``/``compute``/``batch`` histograms to ``observe``."""
+        key = (model, version)
+        found = self._tallies.get(key)
+        if found is None:
+            if self._collector is not None:
+                found = self._collector.deployment(model, version)
+            else:
+                found = ChildTallies(self.requests, self.latency, self.queue_time,
+                                     self.compute_time, self.batch_size, key)
+            self._tallies[key] = found
+        return found
+
+    def inflight_of(self, model: str) -> Level | Any:
+        """``model``'s requests-in-flight gauge (``inc``/``dec``)."""
+        if self._collector is not None:
+            return self._collector.level(model)
+        return self.child(self.inflight, model)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached: each ``labels()`` call takes a lock and

@@ -392,7 +392,7 @@ class ModelRepository:
             if self.predictions is not None:
                 self._log(served, request, response, dep, started,
                           "stable" if dep is stable else "candidate")
-            if route.shadow and route.candidate is not None:
+            if route.candidate is not None and route.shadow:
                 self.shadow.send(route.candidate, served.traffic.version(route.candidate.version),
                                  request, outputs)
             return response

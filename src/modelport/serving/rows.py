@@ -23,7 +23,7 @@ from modelport.signature import cast_values, castable, check_finite
 DEFAULT_OUTPUT = "output-0"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per request and per batch: a frozen init costs ~4x this
 class Rows:
     """The rows of one request (or a batch): an array, or named 1-D columns.
 
@@ -92,6 +92,15 @@ def _column(tensor: Tensor, name: str) -> np.ndarray[Any, Any]:
     return data
 
 
+def _finite_sum(data: np.ndarray[Any, Any]) -> bool:
+    """True if the values' sum is finite, so every value is (a sum that overflows just
+    takes the full path, which checks per value). Under ~32 values, a Python sum of the
+    list is 4x cheaper than numpy's reduce, whose per-call overhead is ~1.3 µs."""
+    if data.size <= 32:
+        return math.isfinite(sum(data.ravel().tolist()))
+    return math.isfinite(np.add.reduce(data, axis=None))
+
+
 def to_rows(request: InferenceRequest, schema: dict[str, Any] | None,
             layout: TableLayout | None = None) -> Rows:
     """Check a request against the model's input schema and lay its data out as rows.
@@ -109,10 +118,7 @@ def to_rows(request: InferenceRequest, schema: dict[str, Any] | None,
         data = inputs[0].data
         if (data.dtype == layout.dtype and data.ndim == 2 and data.shape[0] > 0
                 and data.shape[1] == len(layout.names) and inputs[0].name not in layout.names
-                and (data.dtype.kind != "f" or not layout.finite
-                     # A finite sum means every value is finite (one C call; a sum that
-                     # overflows just takes the full path, which checks per value).
-                     or math.isfinite(np.add.reduce(data, axis=None)))):
+                and (data.dtype.kind != "f" or not layout.finite or _finite_sum(data))):
             return Rows(int(data.shape[0]), array=data, names=layout.names)
     if schema is not None and schema.get("type") == "dataframe":
         return _table_rows(inputs, schema["columns"])

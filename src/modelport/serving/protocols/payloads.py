@@ -97,6 +97,18 @@ def load_json(body: bytes) -> Any:
     return _load_json_exact(raw)
 
 
+def quick_json(body: bytes) -> Any:
+    """orjson's parse of ``body``, or None when only ``load_json`` may decide (orjson
+    refuses it, or a long integer that orjson would read as a float). Duplicate keys
+    are the caller's to rule out (see ``protocols/fast.py``)."""
+    if _LONG_NUMBER in body.translate(_DIGITS_TO_ZERO):
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
 def _no_duplicate_keys(raw: bytes, doc: Any) -> bool:
     """True only if ``raw`` (which parsed to ``doc``) has no object with a repeated key.
 
@@ -647,6 +659,7 @@ __all__ = [
     "json_type",
     "load_json",
     "predictions_to_jsonable",
+    "quick_json",
     "records_to_tensors",
     "render_error",
     "rows_or_records",

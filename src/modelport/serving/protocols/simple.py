@@ -12,8 +12,10 @@ and record values are not arrays. Answers ``{"predictions": [...]}``.
 from __future__ import annotations
 
 from modelport.errors import InvalidInputError
+from modelport.serving.protocols import fast
 from modelport.serving.protocols.payloads import (
     DEFAULT_MAX_ROWS,
+    ROWS_INPUT_NAME,
     check_keys,
     dump_predictions,
     expect_object,
@@ -33,6 +35,10 @@ _EXAMPLE = '{"features": [[1.0, 2.0], [3.0, 4.0]]}'
 def parse_predict(body: bytes, *, model: str, max_rows: int = DEFAULT_MAX_ROWS) -> InferenceRequest:
     """A ``/predict`` body → one request for ``model``; 400 or 413 on malformed input."""
     validate_name(model)
+    if type(body) is bytes:
+        quick = fast.predict_rows(body, model, max_rows, ROWS_INPUT_NAME)
+        if quick is not None:
+            return quick
     obj = expect_object(load_json(body), "the request body")
     if FEATURES_KEY not in obj:
         raise InvalidInputError(f'the JSON body needs a "features" key, e.g. {_EXAMPLE}')
