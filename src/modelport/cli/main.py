@@ -12,6 +12,7 @@ import typer
 
 from modelport import __version__
 from modelport.cli import audit as audit_cli
+from modelport.cli import build as build_cli
 from modelport.cli import db as db_cli
 from modelport.cli import keys as keys_cli
 from modelport.cli import models as models_cli
@@ -50,6 +51,8 @@ app.add_typer(keys_cli.app, name="keys",
               help="Ed25519 key pairs for signing versions (models sign, verify).")
 app.add_typer(tokens_cli.app, name="tokens",
               help="API tokens for modelport serve: create (shown once), list, revoke.")
+app.add_typer(build_cli.app, name="build",
+              help="Pack a version for a deployment target: docker, k8s (and KServe), edge.")
 app.command("init")(pipeline_cli.init)
 app.command()(predict)
 app.command()(demo)

@@ -1,0 +1,1 @@
+"""Scripts copied verbatim into build outputs (they import nothing from modelport)."""
