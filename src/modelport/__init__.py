@@ -8,6 +8,10 @@ The small public API::
     m = modelport.load_model("models:/iris@champion")
     m.predict(X)
 
+``modelport.connect()`` talks to a ``modelport serve --auth`` server's control plane
+instead (``MODELPORT_URL``, ``MODELPORT_TOKEN``): the same list, register, alias,
+rollout and audit operations, as that token.
+
 Nothing happens at import: registries open on first use.
 """
 
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from modelport.artifacts.signing import KeySource, PublicKeySource, VerifyKeys
+    from modelport.control.remote import RemoteControl
     from modelport.gates import GateReport
 
 __version__ = "0.1.0"
@@ -100,6 +105,17 @@ def gate(
             reg.close()
 
 
+def connect(url: str | None = None, token: str | None = None, *,
+            timeout: float = 60.0) -> RemoteControl:
+    """A client of a server's ``/api/`` control plane (default ``$MODELPORT_URL`` and
+    ``$MODELPORT_TOKEN``): ``list``, ``get``, ``register_file``, ``set_alias``,
+    ``rollout_start``, ``rollback``, ``audit_list`` ... as on a local registry, recorded
+    as the token's name. ``Registry()`` stays local."""
+    from modelport.control.remote import RemoteControl
+
+    return RemoteControl(url, token, timeout=timeout)
+
+
 __all__ = [
     "AliasEvent",
     "LoadedModel",
@@ -111,6 +127,7 @@ __all__ = [
     "Registry",
     "VerifyReport",
     "__version__",
+    "connect",
     "gate",
     "load_model",
     "log_model",

@@ -99,13 +99,17 @@ def test_page_and_static_files(client: Client) -> None:
         assert client.get(f"/dashboard/static/{path}").status_code == 404, path
 
 
-def test_serve_can_leave_the_dashboard_out() -> None:
+def test_serve_can_leave_the_dashboard_out(sqlite_registry: Registry) -> None:
     from modelport.cli.serve import _factory
-    from modelport.dashboard.factory import FACTORY
-    from modelport.serving.server import DEFAULT_FACTORY
+    from modelport.control.factory import FACTORY, extension
 
     spec = load_spec(None, ["iris@champion"])
-    assert _factory(spec) == FACTORY
+    assert _factory(spec) == FACTORY  # the control plane's factory, dashboard or not
+    paths = {getattr(r, "path", "") for r in extension(sqlite_registry, spec)[0]}
+    assert "/dashboard" in paths and "/api/models" in paths
     off = spec.model_copy(update={"dashboard": spec.dashboard.model_copy(
         update={"enabled": False})})
-    assert _factory(off) == DEFAULT_FACTORY
+    routes, background = extension(sqlite_registry, off)
+    paths = {getattr(r, "path", "") for r in routes}
+    assert "/api/models" in paths and not any(p.startswith("/dashboard") for p in paths)
+    assert list(background) == []

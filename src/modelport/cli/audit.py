@@ -83,7 +83,7 @@ def list_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """The newest audit records, oldest first: who changed what, when, and why."""
-    found = state(ctx).registry().audit.list(model=model, action=action, limit=limit)
+    found = state(ctx).control().audit_list(model=model, action=action, limit=limit)
     if as_json:
         print_json([r.to_dict() for r in found])
         return
@@ -101,7 +101,7 @@ def list_cmd(
 def verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Check the audit log's hash chain: exit 0 if intact, 12 naming the first record
     that was edited, deleted or reordered."""
-    result = state(ctx).registry().audit.verify()
+    result = state(ctx).control().audit_verify()
     if as_json:
         print_json(result.to_dict())
     elif result.ok:
@@ -133,7 +133,7 @@ def at(
     """Which version(s) served ENDPOINT at TIME, from the audit log: stable, and the
     candidate with its traffic share if a rollout was running."""
     moment = parse_time(time)
-    served = state(ctx).registry().audit.served_at(endpoint, moment, alias=alias)
+    served = state(ctx).control().audit_at(endpoint, moment, alias=alias)
     if as_json:
         print_json(served.to_dict())
         return

@@ -37,7 +37,7 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List models, or the versions of one model."""
-    reg = state(ctx).registry()
+    reg = state(ctx).control()
     items = reg.list(name, include_deleted=all_)
     if as_json:
         print_json([i.to_dict() for i in items])
@@ -108,7 +108,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a model (NAME) or one version (NAME/VERSION, NAME@ALIAS)."""
-    reg = state(ctx).registry()
+    reg = state(ctx).control()
     parsed = parse_uri(uri)
     if parsed.version is None and parsed.alias is None and "/" not in uri.removeprefix("models:/"):
         model = reg.get_model(parsed.name)
@@ -119,7 +119,7 @@ def show(
                             f"{model.version_count} versions  aliases "
                             + (", ".join(f"{a}→{v}" for a, v in model.aliases.items()) or "-"))
         return
-    version = reg.get(parsed)
+    version = reg.get(uri)
     if as_json:
         print_json(version.to_dict())
     else:
@@ -147,7 +147,7 @@ def register(
     """Register a model file produced elsewhere; the flavor is detected from its content."""
     from modelport.datafiles import read_table
 
-    reg = state(ctx).registry()
+    reg = state(ctx).control()
     example = read_table(input_example) if input_example else None
     metrics = {k: _number(k, v) for k, v in _pairs(metric, "metric").items()}
     version = reg.register_file(
@@ -181,7 +181,7 @@ def alias(
     as_json: JsonOpt = False,
 ) -> None:
     """Point ALIAS of NAME at VERSION (or remove it with --delete)."""
-    reg = state(ctx).registry()
+    reg = state(ctx).control()
     if delete == (version is not None):
         raise InvalidInputError("give either a VERSION or --delete")
     if delete:
@@ -206,7 +206,7 @@ def history(
     as_json: JsonOpt = False,
 ) -> None:
     """Every alias move of a model: who, when, from which version to which, why."""
-    events = state(ctx).registry().history(name, alias_name)
+    events = state(ctx).control().history(name, alias_name)
     if as_json:
         print_json([e.to_dict() for e in events])
         return

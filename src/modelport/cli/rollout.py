@@ -70,24 +70,16 @@ def start(
     as_json: JsonOpt = False,
 ) -> None:
     """Start a rollout of a candidate version on an endpoint."""
-    from modelport.rollout import service
-    from modelport.rollout.analysis import Thresholds
-    from modelport.rollout.strategies import parse_duration, plan
+    from modelport.control.facade import StartOptions
 
-    the_plan = plan(strategy, steps=steps, step_duration=step_duration,
-                    step_requests=step_requests)
-    limits: dict[str, Any] = {
-        "max_error_rate": max_error_rate, "max_error_increase": max_error_increase,
-        "max_p99_ms": max_p99_ms, "max_p99_ratio": max_p99_ratio,
-        "min_agreement": min_agreement, "max_shift": max_shift, "min_requests": min_requests,
-        "ready_timeout": parse_duration(ready_timeout, "--ready-timeout")
-        if ready_timeout is not None else None}
-    spec = service.AnalysisSpec(Thresholds(**{k: v for k, v in limits.items()
-                                              if v is not None}),
-                                provider=analysis, prometheus_url=prometheus_url,
-                                queries=_pairs(query) or None)
-    rollout, dep = service.start(state(ctx).registry(), endpoint, candidate, the_plan, spec,
-                                 require_gate=require_gate, sticky=sticky_header)
+    options = StartOptions(
+        candidate=candidate, strategy=strategy, steps=steps, step_duration=step_duration,
+        step_requests=step_requests, require_gate=require_gate, sticky_header=sticky_header,
+        max_error_rate=max_error_rate, max_error_increase=max_error_increase,
+        max_p99_ms=max_p99_ms, max_p99_ratio=max_p99_ratio, min_agreement=min_agreement,
+        max_shift=max_shift, min_requests=min_requests, ready_timeout=ready_timeout,
+        analysis=analysis, prometheus_url=prometheus_url, queries=_pairs(query))
+    rollout, dep = state(ctx).control().rollout_start(endpoint, options)
     if as_json:
         print_json({"rollout": rollout.to_dict(), "deployment": dep.to_dict()})
         return
@@ -156,12 +148,10 @@ def status(
     """Show rollouts: step, weight, window metrics of candidate and stable, verdict."""
     from rich.live import Live
 
-    from modelport.rollout import service
-
-    reg = state(ctx).registry()
     if watch and as_json:
         raise InvalidInputError("--watch is for people; use --json without it in scripts")
-    items = service.status(reg, endpoint)
+    ctl = state(ctx).control()
+    items = ctl.rollout_status(endpoint)
     if as_json:
         print_json([i.to_dict() for i in items])
         return
@@ -172,7 +162,7 @@ def status(
         with Live(_status_view(items), console=console(), refresh_per_second=4) as live:
             while any(i.rollout.status.active for i in items):
                 time.sleep(interval)
-                items = service.status(reg, endpoint)
+                items = ctl.rollout_status(endpoint)
                 live.update(_status_view(items))
     except KeyboardInterrupt:
         return
@@ -189,34 +179,27 @@ def _moved(r: Rollout, dep: Deployment, as_json: bool, what: str) -> None:
 @app.command("promote")
 def promote(ctx: typer.Context, endpoint: Endpoint, as_json: JsonOpt = False) -> None:
     """Skip the remaining steps: the candidate becomes stable now."""
-    from modelport.rollout import service
-
-    _moved(*service.promote(state(ctx).registry(), endpoint), as_json, "promoted")
+    _moved(*state(ctx).control().rollout_move(endpoint, "promote"), as_json, "promoted")
 
 
 @app.command("pause")
 def pause(ctx: typer.Context, endpoint: Endpoint, as_json: JsonOpt = False) -> None:
     """Hold the current step (failing analysis still rolls back)."""
-    from modelport.rollout import service
-
-    _moved(*service.pause(state(ctx).registry(), endpoint), as_json, "paused")
+    _moved(*state(ctx).control().rollout_move(endpoint, "pause"), as_json, "paused")
 
 
 @app.command("resume")
 def resume(ctx: typer.Context, endpoint: Endpoint, as_json: JsonOpt = False) -> None:
     """Go on from the held step (its window starts afresh)."""
-    from modelport.rollout import service
-
-    _moved(*service.resume(state(ctx).registry(), endpoint), as_json, "resumed")
+    _moved(*state(ctx).control().rollout_move(endpoint, "resume"), as_json, "resumed")
 
 
 @app.command("abort")
 def abort(ctx: typer.Context, endpoint: Endpoint, reason: Reason = "",
           as_json: JsonOpt = False) -> None:
     """Take the candidate out at once; stable keeps all traffic."""
-    from modelport.rollout import service
-
-    _moved(*service.abort(state(ctx).registry(), endpoint, reason=reason), as_json, "aborted")
+    _moved(*state(ctx).control().rollout_move(endpoint, "abort", reason=reason), as_json,
+           "aborted")
 
 
 def _summary(e: DeploymentEvent) -> str:
@@ -230,9 +213,7 @@ def _summary(e: DeploymentEvent) -> str:
 @app.command("history")
 def history(ctx: typer.Context, endpoint: Endpoint, as_json: JsonOpt = False) -> None:
     """Every move of an endpoint: who, when, what, why, and the metrics that decided."""
-    from modelport.rollout import service
-
-    events = service.history(state(ctx).registry(), endpoint)
+    events = state(ctx).control().rollout_history(endpoint)
     if as_json:
         print_json([e.to_dict() for e in events])
         return
@@ -253,9 +234,7 @@ def history(ctx: typer.Context, endpoint: Endpoint, as_json: JsonOpt = False) ->
 def rollback(ctx: typer.Context, endpoint: Endpoint, reason: Reason = "",
              as_json: JsonOpt = False) -> None:
     """Put the previous stable version back at once (aborting any active rollout)."""
-    from modelport.rollout import service
-
-    dep = service.rollback(state(ctx).registry(), endpoint, reason=reason)
+    dep = state(ctx).control().rollback(endpoint, reason=reason)
     if as_json:
         print_json(dep.to_dict())
     else:

@@ -126,12 +126,9 @@ def _settle_auth(spec: ServeSpec, host: str, *, auth: bool, insecure: bool,
 
 
 def _factory(spec: ServeSpec) -> str:
-    """The worker app factory: with the dashboard unless it is turned off."""
-    from modelport.serving.server import DEFAULT_FACTORY
-
-    if not spec.dashboard.enabled:
-        return DEFAULT_FACTORY
-    from modelport.dashboard.factory import FACTORY
+    """The worker app factory: the server with the control plane under /api/ (refusing
+    every request unless auth is on) and the dashboard unless it is turned off."""
+    from modelport.control.factory import FACTORY
 
     return FACTORY
 

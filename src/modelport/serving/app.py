@@ -184,13 +184,15 @@ def create_app(repository: ModelRepository, *, limits: Limits | None = None,
                metrics: ServerMetrics | None = None,
                routes: Sequence[BaseRoute] = (),
                background: Sequence[Job] = (),
-               auth: Authenticator | None = None) -> ServerMiddleware:
+               auth: Authenticator | None = None,
+               body_limits: Sequence[tuple[str, int]] = ()) -> ServerMiddleware:
     """The ASGI app serving ``repository`` (started on app startup, drained on shutdown).
 
     ``routes`` are mounted beside the server's own (the CLI adds the dashboard this way,
     so serving knows nothing of it); each of ``background`` runs as a task for the app's
     lifetime and is cancelled at shutdown. With ``auth``, every route but health needs a
-    bearer token (``serving.auth``).
+    bearer token (``serving.auth``). ``body_limits`` are (path prefix, bytes) caps that
+    replace ``limits.max_body_bytes`` for those paths (the control plane's uploads).
     """
     server = Server(repository, metrics or repository.metrics or ServerMetrics(),
                     limits or Limits())
@@ -232,4 +234,5 @@ def create_app(repository: ModelRepository, *, limits: Limits | None = None,
                           lambda: server.handle(target, scope, receive, state))
 
     inner = app if auth is None else AuthMiddleware(app, auth, lambda: repository.default)
-    return ServerMiddleware(inner, max_body_bytes=server.limits.max_body_bytes, direct=direct)
+    return ServerMiddleware(inner, max_body_bytes=server.limits.max_body_bytes, direct=direct,
+                            body_limits=body_limits)

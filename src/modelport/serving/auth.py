@@ -257,16 +257,20 @@ class Authenticator:
 
     async def check(self, scope: Scope, state: dict[str, Any], access: Access
                     ) -> Reply | None:
-        """None if the request is admitted (its token's name then in ``state``), else
+        """None if the request is admitted (its token's name in ``state["token"]``, the
+        token in ``state["grant"]``), else
         the refusal to send. Never raises."""
         try:
-            state["token"] = (await self.admit(scope, access)).name
+            token = await self.admit(scope, access)
         except ModelportError as exc:
             return refusal(exc, state.get("request_id", ""))
         except Exception:  # the registry failing in an unforeseen way: a 500, logged
             log.exception("request %s: authentication failed unexpectedly",
                           state.get("request_id", ""))
             return refusal(ModelportError("unexpected"), state.get("request_id", ""))
+        state["token"] = token.name
+        # The verified token itself, for routes that authorize per request (``/api/``).
+        state["grant"] = token
         return None
 
     def guard(self, scope: Scope, state: dict[str, Any], access: Access,

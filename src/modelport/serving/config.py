@@ -138,6 +138,8 @@ class LimitsSpec(_Strict):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_rows: int = Field(default=100_000, ge=1)
     request_timeout: float = Field(default=30.0, gt=0)
+    # Model files uploaded to the control plane (POST /api/models/NAME/versions).
+    max_upload_bytes: int = Field(default=1 << 30, ge=1024)
 
 
 class ServeSpec(_Strict):
@@ -209,7 +211,7 @@ class ServeSpec(_Strict):
 
     def limits_value(self) -> Limits:
         """The app's limits."""
-        return Limits(**self.limits.model_dump())
+        return Limits(**self.limits.model_dump(exclude={"max_upload_bytes"}))
 
 
 def load_spec(path: Path | None, uris: list[str], *, trusted: bool = False,

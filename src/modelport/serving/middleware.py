@@ -13,7 +13,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import orjson
@@ -41,10 +41,13 @@ class ServerMiddleware:
     message; the others go to ``app`` through a ``send`` that adds the request id.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, direct: Direct | None = None
-                 ) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, direct: Direct | None = None,
+                 body_limits: Sequence[tuple[str, int]] = ()) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # (path prefix, cap) pairs replacing ``max_body_bytes`` for the paths they start:
+        # uploads to a mounted route may be far larger than any inference request.
+        self.body_limits = tuple(body_limits)
         self.direct = direct
         # Request ids: 32 hex digits, a random per-process prefix and a counter. As unique
         # as uuid4 within and across workers, at a fraction of its cost per request.
@@ -72,8 +75,9 @@ class ServerMiddleware:
             raw_id = request_id.encode()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            status = await self._too_large(send, raw_id, declared)
+        limit = self._limit(scope["path"]) if self.body_limits else self.max_body_bytes
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            status = await self._too_large(send, raw_id, declared, limit)
         else:
             reply = self.direct(scope, receive, state) if self.direct is not None else None
             if reply is not None:
@@ -82,11 +86,18 @@ class ServerMiddleware:
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
             else:
-                status = await self._to_app(scope, receive, send, raw_id)
+                status = await self._to_app(scope, receive, send, raw_id, limit)
         if access_log.isEnabledFor(logging.INFO):
             self._log(scope, status, started, request_id)
 
-    async def _to_app(self, scope: Scope, receive: Receive, send: Send, raw_id: bytes) -> int:
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.body_limits:
+            if path.startswith(prefix):
+                return limit
+        return self.max_body_bytes
+
+    async def _to_app(self, scope: Scope, receive: Receive, send: Send, raw_id: bytes,
+                      limit: int) -> int:
         status_holder = [500]
 
         async def send_with_id(message: Message) -> None:
@@ -97,12 +108,12 @@ class ServerMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, self._capped(receive), send_with_id)
+        await self.app(scope, self._capped(receive, limit), send_with_id)
         return status_holder[0]
 
-    def _capped(self, receive: Receive) -> Receive:
+    @staticmethod
+    def _capped(receive: Receive, limit: int) -> Receive:
         seen = 0
-        limit = self.max_body_bytes
 
         async def capped_receive() -> Message:
             nonlocal seen
@@ -117,10 +128,11 @@ class ServerMiddleware:
 
         return capped_receive
 
-    async def _too_large(self, send: Send, raw_id: bytes, declared: bytes) -> int:
+    @staticmethod
+    async def _too_large(send: Send, raw_id: bytes, declared: bytes, limit: int) -> int:
         if declared.isdigit():
             msg = f"request body of {int(declared):,} bytes exceeds the limit of " \
-                  f"{self.max_body_bytes:,} bytes"
+                  f"{limit:,} bytes"
         else:
             msg = "invalid Content-Length header"
         status = 413 if declared.isdigit() else 400

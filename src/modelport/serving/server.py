@@ -44,8 +44,10 @@ Extension = Callable[[Registry, ServeSpec],
 DEFAULT_FACTORY = "modelport.serving.server:app_from_env"
 
 
-def build_app(spec: ServeSpec, extension: Extension | None = None) -> ASGIApp:
-    """The app for one process: registry, repository, metrics, limits (and extras)."""
+def build_app(spec: ServeSpec, extension: Extension | None = None, *,
+              body_limits: Sequence[tuple[str, int]] = ()) -> ASGIApp:
+    """The app for one process: registry, repository, metrics, limits (and extras;
+    ``body_limits`` as in ``create_app``, for the extension's routes)."""
     settings = Settings.load(spec.home, database_url=spec.database_url)
     registry = Registry(settings=settings)
     server_id = new_server_id()
@@ -69,7 +71,7 @@ def build_app(spec: ServeSpec, extension: Extension | None = None) -> ASGIApp:
     # the spec reaches the workers; None here means nobody asked for auth.
     auth = Authenticator(registry.tokens, spec.auth.value()) if spec.auth.enabled else None
     return create_app(repository, limits=spec.limits_value(), routes=routes,
-                      background=background, auth=auth)
+                      background=background, auth=auth, body_limits=body_limits)
 
 
 def spec_from_env() -> ServeSpec:
