@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.client import Registry
+from modelport.errors import NotFoundError
 from modelport.monitoring.evaluate import version_drift
 from modelport.monitoring.realized import realized_metrics
 from modelport.registry.traffic import fleet_total
@@ -47,8 +48,11 @@ def build(registry: Registry, root: str | Path, endpoint: str, window: timedelta
     if stable is None:
         drift["note"] = f"endpoint {endpoint!r} has no stable version and logged nothing"
     else:
-        report, why = version_drift(registry, root, endpoint, model, stable,
-                                    until - window, until)
+        try:
+            report, why = version_drift(registry, root, endpoint, model, stable,
+                                        until - window, until)
+        except NotFoundError:  # logged under a name no registered model has
+            report, why = None, f"no registered model {model!r} to compare {endpoint!r} with"
         if report is None:
             drift["note"] = why
         else:
