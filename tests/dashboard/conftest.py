@@ -24,9 +24,11 @@ def _missing(what: str) -> None:
     pytest.skip(f"{what} is not installed")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless chromium for the session."""
+    """One headless chromium per module. Not per session: Playwright's sync API keeps an
+    event loop running on the main thread until it stops, and every later test that
+    calls ``asyncio.run`` would fail with "cannot be called from a running event loop"."""
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     try:
         from playwright.sync_api import sync_playwright
