@@ -106,3 +106,28 @@ def sqlite_registry(home: Path) -> Iterator[Registry]:
         yield reg
     finally:
         reg.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_foreign_running_loop() -> Iterator[None]:
+    """Run each test without an event loop marked running on the main thread.
+
+    A library that drives its own loop from the main thread (Playwright's sync API runs
+    one in a greenlet) can leave asyncio believing a loop is running there; every later
+    ``asyncio.run`` in the suite would then fail with "cannot be called from a running
+    event loop". Tests are synchronous, so no loop of theirs is running at this point:
+    any found belongs to someone else and is set aside for the test's duration.
+    """
+    import asyncio.events
+    import threading
+
+    found = (asyncio.events._get_running_loop()
+             if threading.current_thread() is threading.main_thread() else None)
+    if found is None:
+        yield
+        return
+    asyncio.events._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio.events._set_running_loop(found)
