@@ -109,7 +109,7 @@ def sqlite_registry(home: Path) -> Iterator[Registry]:
 
 
 @pytest.fixture(autouse=True)
-def _no_foreign_running_loop() -> Iterator[None]:
+def _no_foreign_running_loop(request: pytest.FixtureRequest) -> Iterator[None]:
     """Run each test without an event loop marked running on the main thread.
 
     A library that drives its own loop from the main thread (Playwright's sync API runs
@@ -123,7 +123,7 @@ def _no_foreign_running_loop() -> Iterator[None]:
 
     found = (asyncio.events._get_running_loop()
              if threading.current_thread() is threading.main_thread() else None)
-    if found is None:
+    if found is None or "browser" in request.fixturenames:  # the browser needs its loop
         yield
         return
     asyncio.events._set_running_loop(None)
