@@ -18,9 +18,9 @@ from modelport.errors import (
     PayloadTooLargeError,
 )
 from modelport.serving.protocols import payloads
+from modelport.serving.protocols.jsonbody import load_json
 from modelport.serving.protocols.payloads import (
     columns_to_tensors,
-    load_json,
     predictions_to_jsonable,
     records_to_tensors,
     render_error,
@@ -398,7 +398,8 @@ def test_render_error_is_one_object_without_traceback():
 FORBIDDEN = ("modelport.flavors", "modelport.registry", "modelport.artifacts", "starlette")
 
 
-@pytest.mark.parametrize("module", ["payloads.py", "mlflow.py", "kserve_v1.py", "simple.py"])
+@pytest.mark.parametrize("module", ["payloads.py", "jsonbody.py", "mlflow.py", "kserve_v1.py",
+                                    "simple.py"])
 def test_protocol_modules_only_translate(module):
     tree = ast.parse((PROTOCOLS / module).read_text())
     top_level: list[str] = []

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport.serving.protocols.payloads import quick_json
+from modelport.serving.protocols.jsonbody import quick_json
 from modelport.serving.types import InferenceRequest, Tensor
 
 _NUMBERS = frozenset({float, int})

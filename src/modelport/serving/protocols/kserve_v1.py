@@ -14,14 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from modelport.errors import InvalidInputError
+from modelport.serving.protocols.jsonbody import check_keys, expect_object, json_type, load_json
 from modelport.serving.protocols.payloads import (
     DEFAULT_MAX_ROWS,
-    check_keys,
     columns_to_tensors,
     dump_predictions,
-    expect_object,
-    json_type,
-    load_json,
     render_error,
     rows_or_records,
 )

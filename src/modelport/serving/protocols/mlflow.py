@@ -22,15 +22,12 @@ import io
 from typing import Any
 
 from modelport.errors import InvalidInputError, UnsupportedMediaTypeError
+from modelport.serving.protocols.jsonbody import check_keys, expect_object, json_type, load_json
 from modelport.serving.protocols.payloads import (
     DEFAULT_MAX_ROWS,
-    check_keys,
     check_rows,
     columns_to_tensors,
     dump_predictions,
-    expect_object,
-    json_type,
-    load_json,
     records_to_tensors,
     render_error,
     rows_or_records,

@@ -22,8 +22,8 @@ import orjson
 from modelport.errors import InvalidInputError, PayloadTooLargeError
 from modelport.serving.datatypes import NUMPY_TO_OIP, numpy_dtype, oip_datatype
 from modelport.serving.protocols import fast
-from modelport.serving.protocols.payloads import load_json
-from modelport.serving.protocols.payloads import shown as _show
+from modelport.serving.protocols.jsonbody import load_json
+from modelport.serving.protocols.jsonbody import shown as _show
 from modelport.serving.types import InferenceRequest, InferenceResponse, Tensor
 from modelport.uri import validate_name
 

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 from modelport.errors import InvalidInputError
 from modelport.serving.protocols import fast
+from modelport.serving.protocols.jsonbody import check_keys, expect_object, json_type, load_json
 from modelport.serving.protocols.payloads import (
     DEFAULT_MAX_ROWS,
     ROWS_INPUT_NAME,
-    check_keys,
     dump_predictions,
-    expect_object,
-    json_type,
-    load_json,
     records_to_tensors,
     render_error,
     rows_to_tensor,
