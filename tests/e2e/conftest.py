@@ -54,15 +54,24 @@ class Cli:
     """Runs ``python -m modelport ARGS`` with ``MODELPORT_HOME=home``; ignores exit codes."""
 
     def run(self, home: Path, *args: str | os.PathLike[str], env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> Result:
-        """One CLI run, waited for (at most TIMEOUT seconds)."""
+            cwd: Path | None = None, timeout: float = TIMEOUT) -> Result:
+        """One CLI run, waited for (at most ``timeout`` seconds: then the run and every
+        process it started, such as a local Ray, are killed and the test fails)."""
         argv = [str(a) for a in args]
-        proc = subprocess.run(
-            [sys.executable, "-m", "modelport", *argv],
-            env=cli_env(home, **(env or {})), cwd=cwd, capture_output=True, text=True,
-            timeout=TIMEOUT, check=False,
-        )
-        return Result(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+        with subprocess.Popen(
+            [sys.executable, "-m", "modelport", *argv], env=cli_env(home, **(env or {})),
+            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,
+        ) as proc:
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                stdout, stderr = proc.communicate()
+                pytest.fail(f"modelport {' '.join(argv)} still running after {timeout:g}s"
+                            f"\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr[-4000:]}")
+        return Result(tuple(argv), proc.returncode, stdout, stderr)
 
     def start(self, home: Path, *args: str | os.PathLike[str], env: dict[str, str] | None = None,
               stdout: Any = subprocess.PIPE, stderr: Any = subprocess.PIPE,

@@ -80,3 +80,66 @@ def test_bad_input_and_a_failing_model_leave_no_output(cli: Any, model_home: Any
                       "--engine", "ray")
     assert unknown.returncode == 3, unknown
     assert sorted(os.listdir(tmp_path / "mixed")) == ["a.csv", "b.parquet"]  # left untouched
+
+
+class _DiesOnce:
+    """A model whose process dies (``os._exit``, as a node lost mid-batch looks to Ray)
+    on its first batch, or on every batch when ``always`` (batches, not the two-row
+    input example it predicts while being registered)."""
+
+    def __init__(self, marker: str, always: bool) -> None:
+        self.marker, self.always = marker, always
+
+    def predict(self, frame: Any) -> Any:
+        if len(frame) > 2 and (self.always or not os.path.exists(self.marker)):
+            open(self.marker, "a").close()
+            os._exit(1)
+        return frame["f0"].to_numpy() > 0
+
+
+def _dying_model(home: Path, marker: Path, *, always: bool) -> str:
+    from modelport import PythonModel
+
+    class Dies(PythonModel):
+        def __init__(self) -> None:
+            self.inner = _DiesOnce(str(marker), always)
+
+        def predict(self, model_input: Any) -> Any:
+            return self.inner.predict(model_input)
+
+    with registry(home) as reg:
+        example = pd.DataFrame(np.ones((2, 6)), columns=[f"f{i}" for i in range(6)])
+        version = reg.log_model(Dies(), "dies", input_example=example, trusted=True)
+    return version.uri
+
+
+def test_a_worker_dying_mid_batch_is_retried(cli: Any, model_home: Any,
+                                             tmp_path: Path) -> None:
+    home, _, X = model_home
+    uri = _dying_model(home, tmp_path / "died", always=False)
+    _parquet_folder(tmp_path / "in", np.concatenate([X] * 4), 4)
+    out = tmp_path / "out"
+    result = cli.run(home, "predict", uri, "--input", tmp_path / "in", "--output", out,
+                     "--engine", "ray", "--actors", "1", "--trusted", "--batch-size", "500",
+                     timeout=300)
+    assert result.returncode == 0, result
+    assert (tmp_path / "died").exists()  # it did die once
+    got = pq.read_table(out).to_pandas()
+    assert len(got) == 2000
+    assert sorted(got["prediction"].tolist()) == sorted((np.concatenate([X] * 4)[:, 0] > 0)
+                                                        .tolist())
+
+
+def test_a_worker_that_keeps_dying_fails_the_job_with_no_output(
+        cli: Any, model_home: Any, tmp_path: Path) -> None:
+    home, _, X = model_home
+    uri = _dying_model(home, tmp_path / "died", always=True)
+    _parquet_folder(tmp_path / "in", X, 2)
+    out = tmp_path / "out"
+    result = cli.run(home, "predict", uri, "--input", tmp_path / "in", "--output", out,
+                     "--engine", "ray", "--actors", "1", "--trusted", "--retries", "0",
+                     timeout=300)
+    assert result.returncode == 9, result
+    assert "no output was written" in result.stderr, result
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]

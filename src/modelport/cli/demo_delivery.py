@@ -8,6 +8,7 @@ client threads so the analysis has live numbers to judge.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -101,7 +102,9 @@ def _wait_rollout(reg: Registry, rollout_id: int, timeout: float = 120) -> Any:
 def _roll_out(reg: Registry, home: list[str], version: int, expected: str,
               traffic: Traffic) -> None:
     run_cli(*home, "rollout", "start", "iris", "--candidate", f"iris/{version}",
-            "--strategy", "canary", "--steps", "20,50,100", "--step-duration", "2s")
+            "--strategy", "canary", "--steps", "20,50,100", "--step-duration", "2s",
+            # Steps this short on a busy machine can see 20-30 answers: judge on more.
+            "--min-requests", "50")
     active = reg.deployments.active_rollout("iris")
     final = active and _wait_rollout(reg, active.id)
     if final is None:
@@ -111,6 +114,9 @@ def _roll_out(reg: Registry, home: list[str], version: int, expected: str,
     console().print(traffic.summary())
     if final.status.value != expected:
         console().print(f"[red]expected {expected}[/]")
+        # What decided it, so a surprise can be told from a flaky demo.
+        for event in reg.deployments.events("iris", limit=3):
+            console().print(escape(f"{event.kind}: {json.dumps(event.metrics)[:3000]}"))
         raise typer.Exit(1)
 
 

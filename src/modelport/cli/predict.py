@@ -102,10 +102,14 @@ def predict(
     actors: Annotated[int | None, typer.Option(
         "--actors", min=1, help="Ray actors scoring in parallel (default: one per CPU).")
     ] = None,
+    retries: Annotated[int, typer.Option(
+        "--retries", min=0, max=100,
+        help="Ray: times a batch is retried when its worker dies (a lost node).")] = 3,
 ) -> None:
     """Score a file with a registered model; predictions go to --output or stdout (JSON)."""
     if engine == "ray":
-        _predict_on_ray(ctx, model_uri, input_file, output, trusted, batch_size, actors)
+        _predict_on_ray(ctx, model_uri, input_file, output, trusted, batch_size, actors,
+                        retries)
         return
     if engine != "local":
         raise InvalidInputError(f"--engine {engine!r}: use local or ray")
@@ -149,7 +153,8 @@ def predict(
 
 
 def _predict_on_ray(ctx: typer.Context, uri: str, input_path: Path, output: Path | None,
-                    trusted: bool, batch_size: int | None, actors: int | None) -> None:
+                    trusted: bool, batch_size: int | None, actors: int | None,
+                    retries: int) -> None:
     from modelport.scoring.ray_batch import score
 
     if output is None:
@@ -159,6 +164,7 @@ def _predict_on_ray(ctx: typer.Context, uri: str, input_path: Path, output: Path
     settings = st.settings()
     result = score({"home": str(settings.home), "database_url": settings.database_url,
                     "artifacts": settings.artifacts}, version.uri, input_path, output,
-                   trusted=trusted, batch_size=batch_size or 100_000, actors=actors)
+                   trusted=trusted, batch_size=batch_size or 100_000, actors=actors,
+                   retries=retries)
     info(f"wrote {result.rows:,} predictions of {result.model} to {escape(str(output))} "
          f"({result.files} files, {result.rows_per_second:,.0f} rows/s)")

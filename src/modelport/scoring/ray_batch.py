@@ -28,6 +28,11 @@ from modelport.errors import (
     ModelportError,
 )
 
+# Ray Data restarts a dead actor and retries its batch forever by default: a model that
+# kills its worker on some input (out of memory, a crash in native code) would hang the
+# job. A few retries ride out a lost node; past them the job fails and says why.
+RETRIES = 3
+
 
 @dataclass(frozen=True)
 class BatchResult:
@@ -104,8 +109,9 @@ def _start_ray(num_cpus: int | None) -> None:
 
 def score(settings: dict[str, Any], uri: str, input_path: Path, output: Path, *,
           trusted: bool = False, batch_size: int = 100_000, actors: int | None = None,
-          num_cpus: int | None = None) -> BatchResult:
-    """Score ``input_path`` with ``uri`` on Ray Data; Parquet files in ``output``."""
+          num_cpus: int | None = None, retries: int = RETRIES) -> BatchResult:
+    """Score ``input_path`` with ``uri`` on Ray Data; Parquet files in ``output``
+    (a batch whose worker dies is retried ``retries`` times on a fresh one)."""
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise InvalidInputError(f"--output {output} exists and is not an empty folder")
     if not output.parent.is_dir():
@@ -131,7 +137,8 @@ def score(settings: dict[str, Any], uri: str, input_path: Path, output: Path, *,
         scored = data.map_batches(_Scorer, fn_constructor_args=(settings, uri, trusted),
                                   batch_size=batch_size, batch_format="pyarrow",
                                   compute=ray.data.ActorPoolStrategy(size=pool),
-                                  num_cpus=per_actor)
+                                  num_cpus=per_actor, max_restarts=retries,
+                                  max_task_retries=retries)
         scored.write_parquet(str(tmp))
         rows = _count_rows(tmp)
     except (InvalidInputError, ConfigurationError):
