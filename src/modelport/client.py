@@ -288,14 +288,17 @@ class Registry:
                      "columns": linked.columns, "kind": "dataframe"}, profile)
         data_print = fingerprint(data)
         profile = build_reference(data, predict)
-        # The dataset keeps the features' profile only: the outputs are the model's.
+        # The dataset keeps the features' profile only: the outputs are the model's. A
+        # frame's fingerprint is the dataset's too (an array's is of another layout).
         self._link_data(name, "training", data, refs, prepared,
-                        replace(profile, predictions=None, prediction_rows=0, note=""))
+                        replace(profile, predictions=None, prediction_rows=0, note=""),
+                        data_print["fingerprint"] if data_print["kind"] == "dataframe"
+                        else None)
         return data_print, profile
 
     def _link_data(self, name: str, role: str, data: Any, refs: builtins.list[DatasetRef],
-                   prepared: builtins.list[Prepared],
-                   profile: ReferenceProfile | None = None) -> None:
+                   prepared: builtins.list[Prepared], profile: ReferenceProfile | None = None,
+                   fingerprint: str | None = None) -> None:
         """Append the link of ``data`` as ``role`` to ``refs``: an existing dataset
         version, or a frame stored now as the next version of ``<name>-<role>``."""
         from modelport.registry.datasets import DatasetRef
@@ -313,7 +316,7 @@ class Registry:
                 f"{role} data of {name!r} would be dataset {dataset[:40]!r}..., longer than "
                 "128 characters: register it first (registry.datasets.register(NAME, data)) "
                 f"and pass that version as {role}_data")
-        made = self.datasets.prepare(dataset, data, profile=profile)
+        made = self.datasets.prepare(dataset, data, profile=profile, fingerprint=fingerprint)
         prepared.append(made)
         refs.append(DatasetRef(role, new=made.new))
 

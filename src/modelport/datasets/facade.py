@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelport.artifacts.bundle import Bundle, WrittenBundle, write_bundle
-from modelport.artifacts.store import digest_bytes
 from modelport.datasets import reading
 from modelport.datasets.diff import DatasetDiff, diff, schema_changes
 from modelport.errors import ArtifactIntegrityError
@@ -117,11 +116,12 @@ class Datasets:
         return result
 
     def prepare(self, name: str, data: Any, *, description: str = "",
-                profile: ReferenceProfile | None = None) -> Prepared:
+                profile: ReferenceProfile | None = None,
+                fingerprint: str | None = None) -> Prepared:
         """Read, profile and store ``data``'s bundle; the caller records it (in its own
-        transaction) or :meth:`discard` s it. ``profile`` reuses one already built from
-        the same data (``log_model`` builds the model's reference profile anyway)."""
-        from modelport.datafiles import fingerprint
+        transaction) or :meth:`discard` s it. ``profile`` and ``fingerprint`` reuse
+        those already computed from the same frame (``log_model`` needs both anyway)."""
+        from modelport.datafiles import fingerprint as fingerprint_of
 
         validate_name(name, "dataset name")
         if isinstance(data, str | os.PathLike):
@@ -137,7 +137,7 @@ class Datasets:
         if profile is None:
             profile = _build_profile(frame, what)
         schema = reading.schema_of(frame)
-        fp = fingerprint(frame)["fingerprint"]
+        fp = fingerprint or fingerprint_of(frame)["fingerprint"]
         data_file = f"data.{fmt}"
         # One bundle pins the data file and its profile; its manifest's digest is the
         # version's artifact digest, as for a model.
@@ -147,7 +147,7 @@ class Datasets:
             "rows": len(frame), "fingerprint": fp})
         new = NewDatasetVersion(
             name=name, artifact_digest=written.digest, artifact_size=written.size,
-            data_digest=digest_bytes(raw), fingerprint=fp, format=fmt, rows=len(frame),
+            data_digest=written.files[data_file], fingerprint=fp, format=fmt, rows=len(frame),
             schema=schema, profile=summary(profile), source=source, description=description)
         return Prepared(new, written)
 
