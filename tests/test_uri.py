@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelport.errors import InvalidInputError, InvalidNameError, InvalidURIError
-from modelport.uri import ModelURI, parse_uri, validate_name
+from modelport.uri import (
+    DatasetURI,
+    ModelURI,
+    is_dataset_uri,
+    parse_dataset_uri,
+    parse_uri,
+    validate_name,
+)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -59,3 +66,21 @@ def test_parse_never_fails_with_anything_but_a_modelport_error(text: str) -> Non
     assert "/" not in uri.name
     assert "\x00" not in uri.name
     assert not uri.name.startswith(".")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("datasets:/churn/2", DatasetURI("churn", 2)),
+    ("datasets:/churn", DatasetURI("churn")),
+    ("datasets:/churn/latest", DatasetURI("churn")),
+    ("churn-training/10", DatasetURI("churn-training", 10)),
+])
+def test_dataset_uris(text: str, expected: DatasetURI) -> None:
+    assert parse_dataset_uri(text) == expected
+    assert is_dataset_uri(str(expected)) and parse_dataset_uri(str(expected)) == expected
+
+
+@pytest.mark.parametrize("text", ["", "datasets:/", "datasets:/d@champion", "d/0", "a/b/c",
+                                  "datasets:/../x/1", "d/x"])
+def test_bad_dataset_uris(text: str) -> None:
+    with pytest.raises(InvalidInputError):
+        parse_dataset_uri(text)

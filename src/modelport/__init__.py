@@ -7,6 +7,8 @@ The small public API::
     modelport.Registry().set_alias("iris", "champion", v.version)
     m = modelport.load_model("models:/iris@champion")
     m.predict(X)
+    d = modelport.register_dataset("churn", "churn.parquet")   # datasets:/churn/1
+    modelport.load_dataset("datasets:/churn/1")                 # digest-checked frame
 
 ``modelport.connect()`` talks to a ``modelport serve --auth`` server's control plane
 instead (``MODELPORT_URL``, ``MODELPORT_TOKEN``): the same list, register, alias,
@@ -23,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 from modelport.client import LoadedModel, Registry, VerifyReport
 from modelport.errors import ModelportError
 from modelport.flavors.python_model import ModelContext, PythonModel
-from modelport.registry.entities import AliasEvent, ModelVersion, RegisteredModel
+from modelport.registry.entities import AliasEvent, DatasetVersion, ModelVersion, RegisteredModel
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    import pandas as pd
 
     from modelport.artifacts.signing import KeySource, PublicKeySource, VerifyKeys
     from modelport.control.remote import RemoteControl
@@ -44,6 +48,7 @@ def log_model(
     params: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
     training_data: Any = None,
+    eval_data: Any = None,
     trusted: bool = False,
     description: str = "",
     artifacts: dict[str, str] | None = None,
@@ -51,12 +56,13 @@ def log_model(
     sign_key: KeySource | None = None,
 ) -> ModelVersion:
     """Register ``model`` as the next version of ``name`` in the default registry
-    (signed with ``sign_key``, or ``$MODELPORT_SIGNING_KEY`` if set)."""
+    (signed with ``sign_key``, or ``$MODELPORT_SIGNING_KEY`` if set); ``training_data``
+    and ``eval_data`` (frames, or dataset URIs) are linked as dataset versions."""
     reg = registry or Registry()
     try:
         return reg.log_model(
             model, name, input_example=input_example, metrics=metrics, params=params,
-            tags=tags, training_data=training_data, trusted=trusted,
+            tags=tags, training_data=training_data, eval_data=eval_data, trusted=trusted,
             description=description, artifacts=artifacts, sign_key=sign_key,
         )
     finally:
@@ -73,6 +79,29 @@ def load_model(
     reg = registry or Registry()
     try:
         return reg.load_model(uri, trusted=trusted, require_signature_keys=require_signature_keys)
+    finally:
+        if registry is None:
+            reg.close()
+
+
+def register_dataset(name: str, data: Any, *, description: str = "",
+                     registry: Registry | None = None) -> DatasetVersion:
+    """Register ``data`` (a CSV/Parquet path or a DataFrame) as the next version of
+    dataset ``name``; identical content answers the version that already holds it."""
+    reg = registry or Registry()
+    try:
+        return reg.datasets.register(name, data, description=description).version
+    finally:
+        if registry is None:
+            reg.close()
+
+
+def load_dataset(uri: str, *, registry: Registry | None = None) -> pd.DataFrame:
+    """The data of ``datasets:/NAME/VERSION`` (or ``datasets:/NAME``, the newest), every
+    byte checked against its digest."""
+    reg = registry or Registry()
+    try:
+        return reg.datasets.load(uri)
     finally:
         if registry is None:
             reg.close()
@@ -118,6 +147,7 @@ def connect(url: str | None = None, token: str | None = None, *,
 
 __all__ = [
     "AliasEvent",
+    "DatasetVersion",
     "LoadedModel",
     "ModelContext",
     "ModelVersion",
@@ -129,6 +159,8 @@ __all__ = [
     "__version__",
     "connect",
     "gate",
+    "load_dataset",
     "load_model",
     "log_model",
+    "register_dataset",
 ]

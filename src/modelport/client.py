@@ -39,9 +39,11 @@ if TYPE_CHECKING:
 
     from modelport.artifacts.s3 import S3ArtifactStore
     from modelport.artifacts.signing import KeySource, PublicKeySource, SigningKey, VerifyKeys
+    from modelport.datasets import Datasets, Prepared
     from modelport.monitoring.profile import ReferenceProfile
     from modelport.registry.alerts import AlertStore
     from modelport.registry.audit import AuditStore
+    from modelport.registry.datasets import DatasetRef
     from modelport.registry.deployments import DeploymentStore
     from modelport.registry.records import RecordStore
     from modelport.registry.tokens import TokenStore
@@ -171,6 +173,14 @@ class Registry:
 
         return TokenStore(self._sql_store())
 
+    @functools.cached_property
+    def datasets(self) -> Datasets:
+        """Dataset versions: register (CSV, Parquet, frames), list, show, diff, load, and
+        which model versions used them."""
+        from modelport.datasets import Datasets
+
+        return Datasets(self)
+
     def _sql_store(self) -> SqlRegistryStore:
         if not isinstance(self.store, SqlRegistryStore):
             raise ConfigurationError("deployments and records need the SQL registry store")
@@ -200,6 +210,7 @@ class Registry:
         params: dict[str, Any] | None = None,
         tags: dict[str, str] | None = None,
         training_data: Any = None,
+        eval_data: Any = None,
         trusted: bool = False,
         description: str = "",
         artifacts: dict[str, str] | None = None,
@@ -207,9 +218,13 @@ class Registry:
     ) -> ModelVersion:
         """Store ``model`` as the next version of ``name`` and return that version.
 
-        ``sign_key`` (a PEM path or text, or an Ed25519 key; by default
-        ``$MODELPORT_SIGNING_KEY`` if set) signs the version as it is registered."""
-        from modelport.datafiles import fingerprint
+        ``training_data`` (a DataFrame or array, a dataset URI ``datasets:/NAME/VERSION``
+        or a ``DatasetVersion``) is fingerprinted and profiled for drift, and linked as
+        the version's training dataset: data given as a frame is registered as the next
+        version of dataset ``<name>-training`` (``eval_data``: ``<name>-eval``), in the
+        same transaction as the model version. ``sign_key`` (a PEM path or text, or an
+        Ed25519 key; by default ``$MODELPORT_SIGNING_KEY`` if set) signs the version as
+        it is registered."""
         from modelport.signature import infer_signature
 
         validate_name(name)
@@ -223,20 +238,87 @@ class Registry:
             output = _predict_example(model, flavor, saved, input_example)
             signature = infer_signature(input_example, output)
         data_print, extra = None, None
-        if training_data is not None:
-            from modelport.monitoring.profiler import build_reference
+        refs: list[DatasetRef] = []
+        prepared: list[Prepared] = []
+        try:
+            if training_data is not None:
+                data_print, profile = self._training_data(
+                    name, training_data, refs, prepared,
+                    lambda rows: _predict_example(model, flavor, saved, rows, "training_data"))
+                # Into the same bundle write as the model: one digest pins both.
+                extra = {PROFILE_FILE: profile.to_json()}
+            if eval_data is not None:
+                self._link_data(name, "eval", eval_data, refs, prepared)
+            version = self._register(
+                name, flavor, saved, signature=signature, input_example=input_example,
+                metrics=metrics, params=params, tags=tags, description=description,
+                training_data=data_print, extra_files=extra, sign_key=signer,
+                datasets=tuple(refs),
+            )
+        except BaseException:
+            for p in prepared:  # the dataset bundles written for this version
+                self.datasets.discard(p)
+            raise
+        if prepared:
+            # A frame whose content a dataset version already held: drop the bundle
+            # written for it, sparing any blob the new model bundle shares.
+            bundle = Bundle(self.artifacts, version.artifact_digest)
+            keep = frozenset({version.artifact_digest,
+                              *(f["digest"] for f in bundle.manifest["files"].values())})
+            for p in prepared:
+                self.datasets.discard(p, keep)
+        return version
 
-            data_print = fingerprint(training_data)
-            # Into the same bundle write as the model: one digest pins both.
-            profile = build_reference(
-                training_data,
-                lambda rows: _predict_example(model, flavor, saved, rows, "training_data"))
-            extra = {PROFILE_FILE: profile.to_json()}
-        return self._register(
-            name, flavor, saved, signature=signature, input_example=input_example,
-            metrics=metrics, params=params, tags=tags, description=description,
-            training_data=data_print, extra_files=extra, sign_key=signer,
-        )
+    def _training_data(self, name: str, data: Any, refs: builtins.list[DatasetRef],
+                       prepared: builtins.list[Prepared], predict: Any,
+                       ) -> tuple[dict[str, Any], ReferenceProfile]:
+        """The fingerprint and reference profile of ``training_data``, its dataset link
+        appended to ``refs`` (and its bundle to ``prepared`` if it is a new one)."""
+        from dataclasses import replace
+
+        from modelport.datafiles import fingerprint
+        from modelport.monitoring.profiler import build_reference
+
+        linked = _dataset_version(self, data)
+        if linked is not None:
+            frame = self.datasets.load(linked)
+            profile = build_reference(frame, predict)
+            self._link_data(name, "training", linked, refs, prepared)
+            return ({"fingerprint": linked.fingerprint, "rows": linked.rows,
+                     "columns": linked.columns, "kind": "dataframe"}, profile)
+        data_print = fingerprint(data)
+        profile = build_reference(data, predict)
+        # The dataset keeps the features' profile only: the outputs are the model's. A
+        # frame's fingerprint is the dataset's too (an array's is of another layout).
+        self._link_data(name, "training", data, refs, prepared,
+                        replace(profile, predictions=None, prediction_rows=0, note=""),
+                        data_print["fingerprint"] if data_print["kind"] == "dataframe"
+                        else None)
+        return data_print, profile
+
+    def _link_data(self, name: str, role: str, data: Any, refs: builtins.list[DatasetRef],
+                   prepared: builtins.list[Prepared], profile: ReferenceProfile | None = None,
+                   fingerprint: str | None = None) -> None:
+        """Append the link of ``data`` as ``role`` to ``refs``: an existing dataset
+        version, or a frame stored now as the next version of ``<name>-<role>``."""
+        from modelport.registry.datasets import DatasetRef
+        from modelport.uri import DatasetURI
+
+        if not isinstance(self.store, SqlRegistryStore):
+            return  # another backend keeps no datasets: the fingerprint is all there is
+        linked = _dataset_version(self, data)
+        if linked is not None:
+            refs.append(DatasetRef(role, uri=DatasetURI(linked.name, linked.version)))
+            return
+        dataset = f"{name}-{role}"
+        if len(dataset) > 128:
+            raise InvalidInputError(
+                f"{role} data of {name!r} would be dataset {dataset[:40]!r}..., longer than "
+                "128 characters: register it first (registry.datasets.register(NAME, data)) "
+                f"and pass that version as {role}_data")
+        made = self.datasets.prepare(dataset, data, profile=profile, fingerprint=fingerprint)
+        prepared.append(made)
+        refs.append(DatasetRef(role, new=made.new))
 
     def register_file(
         self,
@@ -285,6 +367,7 @@ class Registry:
         input_example: Any, metrics: dict[str, float] | None, params: dict[str, Any] | None,
         tags: dict[str, str] | None, description: str, training_data: dict[str, Any] | None,
         extra_files: dict[str, bytes] | None = None, sign_key: SigningKey | None = None,
+        datasets: tuple[DatasetRef, ...] = (),
     ) -> ModelVersion:
         files = {**saved.files, **(extra_files or {})}
         if input_example is not None:
@@ -310,6 +393,7 @@ class Registry:
             environment={"python": platform.python_version(), "libraries": libraries,
                          "platform": platform.platform(terse=True)},
             description=description,
+            datasets=datasets,
         )
         user = self.settings.user
         try:
@@ -478,6 +562,25 @@ def _check_signature(version: ModelVersion,
     assert trusted is not None
     return trusted.verify(version.uri, version.name, version.version,
                           version.artifact_digest, version.signing)
+
+
+def _dataset_version(registry: Registry, data: Any) -> Any:
+    """The ``DatasetVersion`` that ``data`` names (a dataset URI or a version), else
+    None for data given as such; other text is refused."""
+    from modelport.registry.entities import DatasetVersion
+
+    if isinstance(data, DatasetVersion):
+        return registry.datasets.get(data.uri)  # it must exist in this registry
+    if isinstance(data, str):
+        from modelport.uri import is_dataset_uri
+
+        if not is_dataset_uri(data):
+            raise InvalidInputError(
+                f"data given as text must be a dataset URI (datasets:/NAME/VERSION), got "
+                f"{data[:80]!r}; pass a DataFrame, or register the file first "
+                "(modelport datasets register NAME FILE)")
+        return registry.datasets.get(data)
+    return None
 
 
 def _safe_in_use(store: RegistryStore, digest: str) -> bool:

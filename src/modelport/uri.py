@@ -1,6 +1,8 @@
-"""Model names and model URIs.
+"""Model and dataset names and URIs.
 
-Forms: ``models:/iris/3``, ``models:/iris@champion``, ``iris/3``, ``iris@champion``.
+Models: ``models:/iris/3``, ``models:/iris@champion``, ``iris/3``, ``iris@champion``.
+Datasets: ``datasets:/iris-training/2``, ``datasets:/iris-training`` (the newest),
+``iris-training/2`` where only a dataset can be meant; datasets have no aliases.
 
 Names are validated here once, so that no other module has to think about path
 tricks: a valid name can never contain ``/``, ``..`` as a whole, NUL or spaces.
@@ -15,6 +17,7 @@ from modelport.errors import InvalidNameError, InvalidURIError
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SCHEME = "models:/"
+DATASET_SCHEME = "datasets:/"
 
 
 def validate_name(name: str, what: str = "model name") -> str:
@@ -72,17 +75,61 @@ def parse_uri(uri: str) -> ModelURI:
     if body.count("/") == 1:
         name, _, ver = body.partition("/")
         validate_name(name)
-        if ver == "latest":
-            return ModelURI(name)
-        if not (ver.isascii() and ver.isdigit()) or len(ver) > 9 or int(ver) < 1:
-            raise InvalidURIError(
-                f"invalid version {ver!r} in {uri!r}: expected a positive number, "
-                "'latest' or @ALIAS"
-            )
-        return ModelURI(name, version=int(ver))
+        number = _version(ver, uri, ", 'latest' or @ALIAS")
+        return ModelURI(name) if number is None else ModelURI(name, version=number)
     if "/" not in body:
         return ModelURI(validate_name(body))
     raise InvalidURIError(
         f"invalid model URI {uri!r}: expected models:/NAME/VERSION, models:/NAME@ALIAS, "
         "NAME/VERSION or NAME@ALIAS"
     )
+
+
+def _version(text: str, uri: str, alternatives: str) -> int | None:
+    """A version number from a URI (None for ``latest``)."""
+    if text == "latest":
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
+        raise InvalidURIError(
+            f"invalid version {text!r} in {uri!r}: expected a positive number{alternatives}"
+        )
+    return int(text)
+
+
+@dataclass(frozen=True)
+class DatasetURI:
+    """A parsed reference to one dataset version, by number or the newest."""
+
+    name: str
+    version: int | None = None
+
+    def __str__(self) -> str:
+        return f"{DATASET_SCHEME}{self.name}/{self.version or 'latest'}"
+
+    @property
+    def short(self) -> str:
+        """The short form: ``iris-training/2`` (or just the name for the newest)."""
+        return self.name if self.version is None else f"{self.name}/{self.version}"
+
+
+def is_dataset_uri(text: object) -> bool:
+    """Whether ``text`` is written as a dataset URI (``datasets:/...``)."""
+    return isinstance(text, str) and text.startswith(DATASET_SCHEME)
+
+
+def parse_dataset_uri(uri: str) -> DatasetURI:
+    """Parse ``datasets:/NAME/VERSION``, ``datasets:/NAME[/latest]``, ``NAME/VERSION``
+    or ``NAME``."""
+    if not isinstance(uri, str) or not uri:
+        raise InvalidURIError("empty dataset URI; expected e.g. datasets:/iris-training/2")
+    body = uri[len(DATASET_SCHEME):] if uri.startswith(DATASET_SCHEME) else uri
+    if "@" in body:
+        raise InvalidURIError(f"invalid dataset URI {uri!r}: datasets have no aliases; "
+                              "expected datasets:/NAME/VERSION")
+    if body.count("/") == 1:
+        name, _, ver = body.partition("/")
+        return DatasetURI(validate_name(name, "dataset name"), _version(ver, uri, " or 'latest'"))
+    if "/" not in body:
+        return DatasetURI(validate_name(body, "dataset name"))
+    raise InvalidURIError(f"invalid dataset URI {uri!r}: expected datasets:/NAME/VERSION, "
+                          "datasets:/NAME or NAME/VERSION")

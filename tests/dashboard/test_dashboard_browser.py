@@ -136,6 +136,10 @@ def test_dashboard_shows_real_numbers(cli: Cli, page: Any, tmp_path: Path) -> No
         drifted.wait_for(timeout=40_000)
         assert drifted.get_attribute("data-drifted") == "true"
         assert drifted.locator("td.flag").inner_text() == "DRIFT"
+        # Lineage: both versions were logged with the same training frame.
+        origin = page.locator('#lineage tr[data-version="2"]')
+        origin.wait_for(timeout=20_000)
+        assert "datasets:/iris-training/1" in origin.inner_text()
         # Charts: uPlot drew canvases from sampled points.
         page.wait_for_function(
             "Number(document.querySelector('#chart-rps').dataset.points) >= 2",

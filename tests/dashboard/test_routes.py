@@ -84,6 +84,19 @@ def test_detail_of_an_endpoint_and_bad_requests(client: Client) -> None:
     assert client.get("/dashboard/api/endpoints/a%2F..").status_code in (400, 404)
 
 
+def test_lineage_of_what_an_endpoint_serves(client: Client) -> None:
+    deployed = client.get("/dashboard/api/lineage/fraud")
+    assert deployed.status_code == 200, deployed.text
+    body = deployed.json()
+    assert body["model"] == "iris"
+    [stable] = body["versions"]
+    assert (stable["role"], stable["uri"]) == ("stable", "models:/iris/2")
+    assert stable["gate"]["passed"] is False and stable["datasets"] == []
+    followed = client.get("/dashboard/api/lineage/iris").json()  # no deployment: aliases
+    assert [(v["role"], v["version"]) for v in followed["versions"]] == [("@champion", 1)]
+    assert client.get("/dashboard/api/lineage/nope").status_code == 404
+
+
 def test_page_and_static_files(client: Client) -> None:
     page = client.get("/dashboard")
     assert page.status_code == 200

@@ -9,7 +9,7 @@ behaves, and every file is verified against it when read.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ class WrittenBundle:
     digest: str
     size: int
     created: tuple[str, ...]  # blobs that did not exist before this write
+    files: dict[str, str] = field(default_factory=dict)  # file name -> its blob's digest
 
 
 def write_bundle(
@@ -65,7 +66,8 @@ def write_bundle(
             store.delete(d)
         raise
     total = len(raw) + sum(e["size"] for e in entries.values())
-    return WrittenBundle(digest, total, tuple(created))
+    return WrittenBundle(digest, total, tuple(created),
+                         {name: e["digest"] for name, e in entries.items()})
 
 
 def _exists(store: ArtifactStore, data: bytes) -> bool:

@@ -83,6 +83,9 @@ def gate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     junit: Annotated[Path | None, typer.Option(
         "--junit", help="Also write the report as JUnit XML to this file.")] = None,
+    same_training_schema: Annotated[bool, typer.Option(
+        "--same-training-schema", help="Fail when the candidate's training dataset has "
+        "another schema than the champion's.")] = False,
 ) -> None:
     """Recompute metrics of CANDIDATE_URI and its champion on the same rows and apply the
     rules, a latency budget and a signature check; exit 0 on pass, 10 on fail."""
@@ -99,7 +102,8 @@ def gate(
         report = run_gate(reg, candidate_uri, data, target, against=against,
                           rules=tuple(rule or ()), max_latency_ms=max_latency_ms,
                           task=task.value if task else None,
-                          progress=lambda msg: status.update(escape(msg)))
+                          progress=lambda msg: status.update(escape(msg)),
+                          same_training_schema=same_training_schema)
     if junit is not None:
         write_junit(report, junit)
     if as_json:

@@ -13,6 +13,7 @@ import typer
 from modelport import __version__
 from modelport.cli import audit as audit_cli
 from modelport.cli import build as build_cli
+from modelport.cli import datasets as datasets_cli
 from modelport.cli import db as db_cli
 from modelport.cli import keys as keys_cli
 from modelport.cli import models as models_cli
@@ -23,6 +24,7 @@ from modelport.cli import tokens as tokens_cli
 from modelport.cli.convert import convert
 from modelport.cli.demo import demo
 from modelport.cli.gate import gate
+from modelport.cli.lineage import lineage
 from modelport.cli.output import error
 from modelport.cli.predict import predict
 from modelport.cli.serve import serve
@@ -38,6 +40,8 @@ app = typer.Typer(
 )
 app.add_typer(models_cli.app, name="models", help="Register, inspect, alias and delete models.")
 app.add_typer(db_cli.app, name="db", help="Registry database maintenance.")
+app.add_typer(datasets_cli.app, name="datasets",
+              help="Versioned, content-addressed datasets: register, list, show, diff.")
 app.add_typer(rollout_cli.app, name="rollout",
               help="Progressive delivery: start, watch, promote, pause, abort rollouts.")
 app.add_typer(pipeline_cli.app, name="pipeline",
@@ -61,6 +65,7 @@ app.command()(rollout_cli.rollback)
 app.command()(rollout_cli.controller)
 app.command()(gate)
 app.command()(convert)
+app.command()(lineage)
 app.command()(monitor_cli.feedback)
 
 _debug = False

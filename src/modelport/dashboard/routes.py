@@ -85,6 +85,7 @@ class Dashboard:
             Route("/dashboard/static/{path:path}", self.static),
             Route("/dashboard/api/overview", self.overview),
             Route("/dashboard/api/endpoints/{name}", self.detail),
+            Route("/dashboard/api/lineage/{name}", self.lineage),
         ]
 
     def background(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
@@ -125,15 +126,30 @@ class Dashboard:
 
     async def detail(self, request: Request) -> Response:
         try:
-            name = validate_name(request.path_params["name"], "endpoint name")
-            if name not in self._endpoints:
-                await self._refresh_endpoints()
-            if name not in self._endpoints:
-                raise NotFoundError(f"no endpoint {name!r} is served or deployed")
+            name = await self._known(request.path_params["name"])
             window = parse_window(request.query_params.get("window"))
             return _json(await self._cached_detail(name, window))
         except ModelportError as exc:
             return _json({"error": exc.message}, exc.http_status)
+
+    async def lineage(self, request: Request) -> Response:
+        """Where each version the endpoint serves came from (datasets, run, gate)."""
+        from modelport.lineage import endpoint_lineage
+
+        try:
+            name = await self._known(request.path_params["name"])
+            return _json(await asyncio.to_thread(endpoint_lineage, self.registry, name,
+                                                 self.served.get(name)))
+        except ModelportError as exc:
+            return _json({"error": exc.message}, exc.http_status)
+
+    async def _known(self, text: str) -> str:
+        name = validate_name(text, "endpoint name")
+        if name not in self._endpoints:
+            await self._refresh_endpoints()
+        if name not in self._endpoints:
+            raise NotFoundError(f"no endpoint {name!r} is served or deployed")
+        return name
 
     async def _cached_detail(self, name: str, window: timedelta) -> Any:
         key = (name, window)

@@ -14,7 +14,7 @@ class Check:
     """
 
     name: str
-    kind: str  # "predict", "rule", "latency" or "signature"
+    kind: str  # "predict", "rule", "latency", "signature" or "dataset"
     passed: bool
     observed: float | str | None
     expected: str

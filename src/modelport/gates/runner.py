@@ -46,14 +46,16 @@ def run_gate(
     trusted: bool = False,
     record: bool = True,
     progress: Progress | None = None,
+    same_training_schema: bool = False,
 ) -> GateReport:
     """Gate ``candidate_uri`` on ``data`` (a CSV/Parquet/JSON path or a DataFrame).
 
     ``against`` names the champion: an alias of the same model (default ``champion``;
     if it does not exist the gate runs without one and says so), a version number, a
     URI of the same model, or None for no comparison. Without ``rules``, the primary
-    metric (accuracy, rmse) must be no worse than the champion's. The report is stored
-    with the candidate version unless ``record`` is False.
+    metric (accuracy, rmse) must be no worse than the champion's. With
+    ``same_training_schema`` the candidate's training dataset must have the champion's
+    schema. The report is stored with the candidate version unless ``record`` is False.
     """
     started = time.monotonic()
     say = progress or (lambda _msg: None)
@@ -73,6 +75,10 @@ def run_gate(
 
     metrics, checks, latency = _judge(candidate, champion, evaluation, parsed,
                                       max_latency_ms, notes, say)
+    if same_training_schema:
+        from modelport.gates.datacheck import training_schema_check
+
+        checks.append(training_schema_check(registry, candidate_version, champion_version))
     report = GateReport(
         model=candidate_version.name, version=candidate_version.version,
         candidate=candidate_version.uri,

@@ -51,6 +51,7 @@ DEPLOYMENT_CREATE = "deployment.create"
 DEPLOYMENT_UPDATE = "deployment.update"
 GATE_RECORD = "gate.record"
 ALERT_ACTION = "alert.action"
+DATASET_REGISTER = "dataset.register"
 # Action names, not secrets (the tokens' own audit actions, for the token commands).
 TOKEN_CREATE = "token.create"  # noqa: S105
 TOKEN_REVOKE = "token.revoke"  # noqa: S105
@@ -218,8 +219,9 @@ class AuditStore:
 
 
 __all__ = [
-    "ALERT_ACTION", "ALIAS_DELETE", "ALIAS_SET", "DEPLOYMENT_ACTIONS", "DEPLOYMENT_CREATE",
-    "DEPLOYMENT_UPDATE", "GATE_RECORD", "GENESIS", "MODEL_DELETE", "MODEL_UPDATE",
+    "ALERT_ACTION", "ALIAS_DELETE", "ALIAS_SET", "DATASET_REGISTER", "DEPLOYMENT_ACTIONS",
+    "DEPLOYMENT_CREATE", "DEPLOYMENT_UPDATE", "GATE_RECORD", "GENESIS", "MODEL_DELETE",
+    "MODEL_UPDATE",
     "TOKEN_CREATE", "TOKEN_REVOKE", "VERSION_DELETE", "VERSION_REGISTER", "VERSION_SIGN",
     "AuditStore",
     "append", "chain_hash", "deployment_action", "hashed_fields", "to_record",

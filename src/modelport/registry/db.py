@@ -18,8 +18,8 @@ from modelport.errors import ConfigurationError, DatabaseSchemaError
 
 # The newest migration this code knows. A test checks it equals Alembic's head, so the
 # hot path (opening a registry) can compare without importing Alembic at all.
-HEAD_REVISION = "0006"
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
+HEAD_REVISION = "0007"
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x6D6F64656C  # "model": an arbitrary advisory lock id for migrations
 

@@ -300,3 +300,89 @@ class AuditRecord:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (datetimes as ISO 8601 strings)."""
         return _dump(self, "at")
+
+
+# -- datasets ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One immutable, content-addressed version of a dataset.
+
+    ``artifact_digest`` is the bundle (the data file as stored, its profile, a manifest);
+    ``data_digest`` is the sha256 of the data file itself and ``fingerprint`` the sha256
+    over its column names, dtypes and values. ``schema`` lists ``{"name", "dtype"}`` per
+    column; ``profile`` is the per-feature profile drift uses, without its raw samples.
+    """
+
+    name: str
+    version: int
+    artifact_digest: str
+    artifact_size: int
+    data_digest: str
+    fingerprint: str
+    format: str  # how the data file is stored: csv | parquet
+    rows: int
+    schema: list[dict[str, str]]
+    profile: dict[str, Any]
+    source: str  # the registered file's name, or "dataframe"
+    description: str
+    created_at: datetime
+    created_by: str
+
+    @property
+    def uri(self) -> str:
+        """The canonical URI, ``datasets:/NAME/VERSION``."""
+        return f"datasets:/{self.name}/{self.version}"
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names in order."""
+        return [c["name"] for c in self.schema]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO 8601 strings)."""
+        return {**_dump(self, "created_at"), "uri": self.uri}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named dataset: the container of its versions."""
+
+    name: str
+    latest_version: int | None
+    version_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO 8601 strings)."""
+        return _dump(self, "created_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class DatasetLink:
+    """A model version trained (``training``) or evaluated (``eval``) on a dataset
+    version."""
+
+    model: str
+    model_version: int
+    role: str
+    dataset: str
+    dataset_version: int
+    created_at: datetime
+
+    @property
+    def model_uri(self) -> str:
+        """``models:/NAME/VERSION`` of the model side."""
+        return f"models:/{self.model}/{self.model_version}"
+
+    @property
+    def dataset_uri(self) -> str:
+        """``datasets:/NAME/VERSION`` of the dataset side."""
+        return f"datasets:/{self.dataset}/{self.dataset_version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (with both URIs)."""
+        return {**_dump(self, "created_at"), "model_uri": self.model_uri,
+                "dataset_uri": self.dataset_uri}

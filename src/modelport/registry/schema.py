@@ -106,6 +106,66 @@ alias_events = sa.Table(
     sa.Index("ix_alias_events_model_alias", "model_id", "alias", "id"),
 )
 
+# -- datasets: content-addressed versions of tabular data, and what models used them -----
+# A dataset version's bytes live in the artifact store as a bundle (the data file as
+# registered plus its profile); the row keeps what list/show/diff/lineage read without
+# touching the store. ``(dataset, fingerprint)`` is unique: the same content registered
+# twice under one name is one version, guarded by the database even under races.
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    # Next version number to hand out, bumped in the registering transaction (as models).
+    sa.Column("next_version", sa.Integer, nullable=False, default=1),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.Integer, sa.ForeignKey("datasets.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("artifact_digest", sa.String(71), nullable=False, index=True),
+    sa.Column("artifact_size", sa.BigInteger, nullable=False),
+    # sha256 of the data file exactly as stored (``sha256sum FILE`` for a registered file).
+    sa.Column("data_digest", sa.String(71), nullable=False),
+    # sha256 over column names, dtypes and values (``datafiles.fingerprint``).
+    sa.Column("fingerprint", sa.String(71), nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("schema", JSONType(), nullable=False),
+    sa.Column("profile", JSONType(), nullable=False),
+    sa.Column("source", sa.String(255), nullable=False, default=""),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_version"),
+    sa.UniqueConstraint("dataset_id", "fingerprint",
+                        name="uq_dataset_versions_dataset_fingerprint"),
+    sa.Index("ix_dataset_versions_data_digest", "dataset_id", "data_digest"),
+)
+
+# Which dataset versions a model version was trained (``training``) or evaluated
+# (``eval``) on; written in the model version's registering transaction.
+model_datasets = sa.Table(
+    "model_datasets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_version_id", sa.Integer, sa.ForeignKey("model_versions.id"),
+              nullable=False),
+    sa.Column("dataset_version_id", sa.Integer, sa.ForeignKey("dataset_versions.id"),
+              nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("model_version_id", "role", "dataset_version_id",
+                        name="uq_model_datasets_model_version_role_dataset"),
+    sa.Index("ix_model_datasets_dataset_version", "dataset_version_id"),
+)
+
 # -- delivery: desired state, rollouts, gates, pipelines, traffic, leases ---------------
 # Rollout and serving write these; the registry only stores and guards them.
 

@@ -26,8 +26,9 @@ from modelport.errors import (
     VersionNotFoundError,
 )
 from modelport.registry import audit, db
+from modelport.registry import datasets as dataset_rows
 from modelport.registry.entities import SIGNING_FIELD, AliasEvent, ModelVersion, RegisteredModel
-from modelport.registry.schema import alias_events, model_aliases, model_versions
+from modelport.registry.schema import alias_events, dataset_versions, model_aliases, model_versions
 from modelport.registry.schema import registered_models as models_t
 from modelport.registry.times import as_utc, utcnow
 from modelport.uri import ModelURI, validate_alias, validate_name
@@ -48,6 +49,8 @@ class NewVersion:
     training_data: dict[str, Any] | None = None
     environment: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    # Dataset versions to link (registering the new ones) in the same transaction.
+    datasets: tuple[dataset_rows.DatasetRef, ...] = ()
 
 
 # Called inside the registering transaction with the version number just allocated;
@@ -258,19 +261,27 @@ class SqlRegistryStore:
             ).scalar_one()
             version = next_version - 1
             values = dict(new.__dict__)
+            attached = dataset_rows.attach_in(conn, values.pop("datasets"), new.created_by)
+            linked = {role: ds.uri for role, _, ds in attached}
+            if dataset_rows.TRAINING in linked:
+                values["training_data"] = {**(new.training_data or {}),
+                                           "dataset": linked[dataset_rows.TRAINING]}
             signing = signer(version) if signer is not None else None
             if signing is not None:
                 values["environment"] = {**new.environment, SIGNING_FIELD: signing}
-            conn.execute(
+            version_id = conn.execute(
                 sa.insert(model_versions).values(
                     model_id=model["id"], version=version, created_at=now, **values)
-            )
+                .returning(model_versions.c.id)
+            ).scalar_one()
+            dataset_rows.link_in(conn, version_id, attached)
             audit.append(conn, actor=new.created_by, action=audit.VERSION_REGISTER,
                          target=f"{name}/{version}", model=name, after={
                              "flavor": new.flavor, "artifact_digest": new.artifact_digest,
                              "artifact_size": new.artifact_size, "metrics": new.metrics,
                              "tags": new.tags, "description": new.description,
-                             **({"signed_by_key": signing["key_id"]} if signing else {})})
+                             **({"signed_by_key": signing["key_id"]} if signing else {}),
+                             **({"datasets": linked} if linked else {})})
         return ModelVersion(name=name, version=version, created_at=now, **values)
 
     def _version_row(
@@ -408,15 +419,13 @@ class SqlRegistryStore:
         return self._to_version(row, uri.name, self._aliases_of(conn, model["id"], version))
 
     def digest_in_use(self, digest: str) -> bool:
-        """Whether any version (live or deleted) references this artifact digest."""
+        """Whether any model version (live or deleted) or dataset version references
+        this artifact digest."""
         with self._read() as conn:
-            return (
-                conn.execute(
-                    sa.select(model_versions.c.id)
-                    .where(model_versions.c.artifact_digest == digest)
-                    .limit(1)
-                ).first()
-                is not None
+            return any(
+                conn.execute(sa.select(t.c.id).where(t.c.artifact_digest == digest).limit(1)
+                             ).first() is not None
+                for t in (model_versions, dataset_versions)
             )
 
     # -- aliases ------------------------------------------------------------------------

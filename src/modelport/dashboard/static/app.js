@@ -237,6 +237,24 @@
     fill("#history", rows.slice(0, 30).map((r) => cells([when(r[0]), r[1], r[2], r[3] || ""])));
   }
 
+  // -- lineage ------------------------------------------------------------------------
+  function renderLineage(l) {
+    fill("#lineage", l.versions.map((v) => {
+      const on = (role) => v.datasets.filter((d) => d.role === role)
+        .map((d) => `${d.uri} (${fmt(d.rows)} rows)`).join(", ") || "-";
+      const made = [];
+      if (v.pipeline_run)
+        made.push(`pipeline ${v.pipeline_run.pipeline || "?"} run ${String(v.pipeline_run.id).slice(0, 8)}`);
+      if (v.tuning) made.push(`study ${v.tuning.study} trial ${v.tuning.trial ?? "?"}`);
+      if (v.converted_from) made.push(`converted from ${v.converted_from}`);
+      const gate = v.gate === null ? "-" : (v.gate.passed ? "passed" : "failed");
+      const tr = cells([`v${v.version}`, v.role, on("training"), on("eval"),
+        made.join("; ") || "-", gate]);
+      tr.dataset.version = String(v.version);
+      return tr;
+    }), "nothing served yet");
+  }
+
   // -- loops --------------------------------------------------------------------------
   function render(data) {
     const endpoints = data.endpoints;
@@ -279,6 +297,12 @@
         if (name === state.selected) renderDetail(d);
       } catch (err) {
         $("#drift-note").textContent = err.message;
+      }
+      try {
+        const l = await getJSON(`/dashboard/api/lineage/${encodeURIComponent(name)}`);
+        if (name === state.selected) renderLineage(l);
+      } catch (err) {
+        fill("#lineage", [], err.message);
       }
     }
     state.detailTimer = setTimeout(detailTick, DETAIL_MS);
