@@ -47,7 +47,7 @@ FileOpt = Annotated[Path, typer.Option("--file", "-f", help="The pipeline file."
 
 
 @contextlib.contextmanager
-def _cancel_on_signals() -> Iterator[threading.Event]:
+def cancel_on_signals() -> Iterator[threading.Event]:
     """An event set by Ctrl-C or SIGTERM (instead of dying mid-step)."""
     cancel = threading.Event()
 
@@ -74,9 +74,11 @@ def run(
 ) -> None:
     """Run the pipeline's steps in order; stop at the first failure; record the run."""
     source = load_pipeline(file)
+    if not source.pipeline.steps:
+        raise InvalidInputError(f"{file} has no steps, only a tune: block: run `modelport tune`")
     reg = state(ctx).registry()
     streaming = stream if stream is not None else not sys.stderr.isatty()
-    with _cancel_on_signals() as cancel:
+    with cancel_on_signals() as cancel:
         if streaming:
             outcome = _run(source, reg, StreamReporter(), cancel)
         else:
