@@ -113,19 +113,48 @@ def test_a_killed_study_resumes_where_it_stopped(cli: Cli, tmp_path: Path,
     assert again["uri"] == "models:/clf/1"
 
 
-def _wait_for_complete(url: str, count: int, proc: subprocess.Popen[bytes]) -> int:
+def test_sigterm_stops_the_running_trial_and_keeps_the_study(
+        cli: Cli, tmp_path: Path, env: dict[str, str]) -> None:
+    project, home = tmp_path / "project", tmp_path / "home"
+    write_project(project, command_yaml(trials=3))
+    url = f"sqlite:///{home / 'registry.db'}"
+    proc = subprocess.Popen([sys.executable, "-m", "modelport", "tune"], cwd=project,
+                            env={**os.environ, **env, "TRIAL_SLEEP": "30",
+                                 "MODELPORT_HOME": str(home)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _wait_for(url, TrialState.RUNNING, 1, proc)
+        os.kill(proc.pid, signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        Cli.stop(proc)
+    assert proc.returncode == 130, stderr
+    assert "error: cancelled: study 'clf' keeps its trials; run the same command again to " \
+           "resume it" in stderr and "Traceback" not in stderr
+    (trial,) = study_of(url).trials
+    assert trial.state == TrialState.FAIL and st.interrupted(trial)
+    again = expect(cli.run(home, "tune", "--json", cwd=project, env=env), 0).json()
+    assert again["ran"] == 3 and again["states"] == {"complete": 3, "fail": 1}
+
+
+def _wait_for_complete(url: str, count: int, proc: subprocess.Popen[Any]) -> int:
+    return _wait_for(url, TrialState.COMPLETE, count, proc)
+
+
+def _wait_for(url: str, state: TrialState, count: int, proc: subprocess.Popen[Any]) -> int:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        assert proc.poll() is None, "modelport tune ended before it was killed"
+        assert proc.poll() is None, "modelport tune ended before it was stopped"
         if (Path(url.removeprefix("sqlite:///")).parent / "registry-optuna.db").exists():
             try:
-                trials = study_of(url).get_trials(states=(TrialState.COMPLETE,))
+                trials = study_of(url).get_trials(states=(state,))
             except KeyError:  # the study is not created yet
                 trials = []
             if len(trials) >= count:
                 return len(trials)
         time.sleep(0.2)
-    pytest.fail(f"fewer than {count} trials completed in 90 s")
+    pytest.fail(f"fewer than {count} trials {state.name} in 90 s")
 
 
 @pytest.mark.postgres
