@@ -3,6 +3,7 @@ failing trials recorded while the study goes on, pruning, resuming, bad metrics.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -189,3 +190,34 @@ def test_the_timeout_stops_starting_trials(tune: TuneFn, monkeypatch: pytest.Mon
     monkeypatch.setenv("TRIAL_SLEEP", "0.3")
     outcome = tune(command_yaml(trials=50), options=TuneOptions(timeout=0.5))
     assert 1 <= outcome.ran < 50 and outcome.version is not None
+
+
+ECHO = """\
+import json, os, shutil, sys
+out = os.environ["MODELPORT_TRIAL_DIR"]
+shutil.copy("base.skops", os.path.join(out, "model.skops"))
+args = sys.argv[1:]
+print("modelport:metric accuracy=0.5 nargs=%d" % len(args))
+json.dump({"argv": args, "C": os.environ["MODELPORT_PARAM_C"],
+           "params": json.loads(os.environ["MODELPORT_PARAMS"]),
+           "trial": os.environ["MODELPORT_TRIAL"], "study": os.environ["MODELPORT_STUDY"]},
+          open(os.path.join(out, "seen.json"), "w"))
+"""
+
+
+def test_parameters_reach_the_command_as_env_references_and_arguments(
+        tune: TuneFn, project: Path, sqlite_registry: Registry) -> None:
+    (project / "echo.py").write_text(ECHO)
+    text = command_yaml(trials=1).replace(
+        "command: python quick.py", "command: python echo.py --c ${params.C} ${trial.number}\n"
+        "  args: true").replace("  metrics_file: ${trial.dir}/metrics.json\n", "")
+    outcome = tune(text, options=TuneOptions(keep_files=True))
+    (trial,) = outcome.trials
+    seen = json.loads((sqlite_registry.settings.home / "tuning" / "clf" / "0" / "seen.json")
+                      .read_text())
+    c, intercept = trial.params["C"], trial.params["fit_intercept"]
+    assert seen["argv"] == ["--c", str(c), "0", f"--C={c}",
+                            f"--fit_intercept={str(intercept).lower()}"]
+    assert seen["C"] == str(c) and seen["params"] == trial.params
+    assert (seen["trial"], seen["study"]) == ("0", "clf")
+    assert trial.user_attrs[st.METRICS] == {"accuracy": 0.5, "nargs": 5.0}

@@ -171,11 +171,21 @@ def validate(file: FileOpt = Path(DEFAULT_FILE), as_json: JsonOpt = False) -> No
             argv = ["modelport", *argv[3:]]
         steps.append({"name": step.label, "kind": step.kind, "runs": shlex.join(argv),
                       "timeout": step.timeout})
+    tune = source.pipeline.tune
+    summary: dict[str, Any] | None = None if tune is None else {
+        "model": tune.model, "params": list(tune.space), "trials": tune.trials,
+        "objective": f"{tune.objective.direction} {tune.objective.metric}"}
     if as_json:
-        print_json({"name": source.pipeline.name, "file": str(source.path), "steps": steps})
+        print_json({"name": source.pipeline.name, "file": str(source.path), "steps": steps,
+                    "tune": summary})
     else:
         info(f"[green]✓[/] {source.path} is a valid pipeline [bold]{source.pipeline.name}[/]")
-        steps_table(steps)
+        if steps:
+            steps_table(steps)
+        if summary is not None:
+            info(f"tune: {summary['objective']} of {summary['model']} over "
+                 f"{', '.join(summary['params'])} in {summary['trials']} trials "
+                 "(`modelport tune`)")
 
 
 def init(

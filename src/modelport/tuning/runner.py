@@ -40,6 +40,7 @@ from modelport.tuning.types import (
     TrialSettings,
     TuningCancelled,
 )
+from modelport.uri import validate_name
 
 if TYPE_CHECKING:
     import optuna
@@ -132,7 +133,7 @@ class Tuner:
         self.options = options or TuneOptions()
         self.reporter: TuneReporter = reporter or NullTuneReporter()
         self.cancel = cancel or threading.Event()
-        self.name = study_name(source, self.options.study)
+        self.name = validate_name(study_name(source, self.options.study), "study name")
         self.target = self.options.trials or self.spec.trials
         self.fn: TrialFunction | None = None
         self._kept: tuple[int, float, TrialRun] | None = None  # this process's best model
