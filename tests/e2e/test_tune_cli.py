@@ -162,7 +162,7 @@ def test_two_processes_tune_one_study_on_postgresql(cli: Cli, tmp_path: Path, pg
                                                     env: dict[str, str]) -> None:
     project, home = tmp_path / "project", tmp_path / "home"
     write_project(project, command_yaml(trials=8))
-    run_env = {**env, "MODELPORT_DATABASE_URL": pg_url, "TRIAL_SLEEP": "0.3"}
+    run_env = {**env, "MODELPORT_DATABASE_URL": pg_url, "TRIAL_SLEEP": "0.5"}
     logs = [open(tmp_path / f"worker{i}.log", "w") for i in (1, 2)]  # noqa: SIM115
     procs = [subprocess.Popen([sys.executable, "-m", "modelport", "tune", "--seed", str(seed)],
                               cwd=project, env={**os.environ, **run_env,

@@ -58,17 +58,17 @@ def tune(
     ctx: typer.Context,
     file: FileOpt = Path(DEFAULT_FILE),
     trials: Annotated[int | None, typer.Option(
-        "--trials", "-n", min=1, help="Trials the study should hold [default: tune.trials].")
+        "--trials", "-n", min=1, help="Trials the study should hold (default: tune.trials).")
     ] = None,
     timeout: Annotated[str | None, typer.Option(
-        "--timeout", help="Start no trial after this long, e.g. 10m [default: tune.timeout].")
+        "--timeout", help="Start no trial after this long, e.g. 10m (default: tune.timeout).")
     ] = None,
     study: Annotated[str | None, typer.Option(
-        "--study", help="Study name [default: tune.study, else the pipeline's name].")] = None,
+        "--study", help="Study name (default: tune.study, else the pipeline's name).")] = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="The study must exist already (a re-run resumes it anyway).")] = False,
     seed: Annotated[int | None, typer.Option(
-        "--seed", help="Sampler seed [default: tune.sampler.seed]; give parallel processes "
+        "--seed", help="Sampler seed (default: tune.sampler.seed); give parallel processes "
                        "different seeds.")] = None,
     register: Annotated[bool, typer.Option(
         "--register/--no-register", help="Register the best trial's model at the end.")
@@ -143,7 +143,7 @@ def _done(outcome: TuneOutcome, metric: str, as_json: bool) -> None:
 def report(
     ctx: typer.Context,
     study: Annotated[str | None, typer.Argument(
-        help="Study name [default: the one modelport.yaml's tune: block runs in].")] = None,
+        help="Study name (default: the one modelport.yaml's tune: block runs in).")] = None,
     file: FileOpt = Path(DEFAULT_FILE),
     html: Annotated[Path | None, typer.Option(
         "--html", help="Write the optimisation history (and importances) as HTML.")] = None,
