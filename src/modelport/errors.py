@@ -31,7 +31,8 @@ builtin exception is ever mapped to a status by accident::
     ├── DatabaseSchemaError             500  exit 7  (database newer than this code)
     ├── ConfigurationError              500  exit 7
     ├── PipelineStepError               500  exit 11 (a pipeline step failed; a modelport
-    │                                                 step's own exit code wins)
+    │   │                                             step's own exit code wins)
+    │   └── TrialsFailedError                    (every trial of a tuning study failed)
     ├── ModelNotReadyError              503  exit 8  (still loading or warming up)
     ├── OverloadedError                 503  exit 8  (queue full: retry later)
     ├── StorageUnavailableError         503  exit 8  (the artifact store is unreachable)
@@ -215,6 +216,10 @@ class PipelineStepError(ModelportError):
             self.exit_code = exit_code
 
 
+class TrialsFailedError(PipelineStepError):
+    """``modelport tune`` ended without one complete trial: nothing was registered."""
+
+
 class ModelNotReadyError(ModelportError):
     """The model is not loaded (yet): loading, warming up, or failed to load."""
 
@@ -282,6 +287,7 @@ __all__ = [
     "RolloutNotFoundError",
     "SignatureError",
     "StorageUnavailableError",
+    "TrialsFailedError",
     "UnsupportedMediaTypeError",
     "UnsupportedModelError",
     "UntrustedModelError",

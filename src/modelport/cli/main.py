@@ -21,6 +21,7 @@ from modelport.cli import monitor as monitor_cli
 from modelport.cli import pipeline as pipeline_cli
 from modelport.cli import rollout as rollout_cli
 from modelport.cli import tokens as tokens_cli
+from modelport.cli import tune as tune_cli
 from modelport.cli.convert import convert
 from modelport.cli.demo import demo
 from modelport.cli.gate import gate
@@ -57,6 +58,8 @@ app.add_typer(tokens_cli.app, name="tokens",
               help="API tokens for modelport serve: create (shown once), list, revoke.")
 app.add_typer(build_cli.app, name="build",
               help="Pack a version for a deployment target: docker, k8s (and KServe), edge.")
+app.add_typer(tune_cli.app, name="tune",
+              help="Tune the tune: block of modelport.yaml with Optuna (report: its trials).")
 app.command("init")(pipeline_cli.init)
 app.command()(predict)
 app.command()(demo)

@@ -47,7 +47,7 @@ FileOpt = Annotated[Path, typer.Option("--file", "-f", help="The pipeline file."
 
 
 @contextlib.contextmanager
-def _cancel_on_signals() -> Iterator[threading.Event]:
+def cancel_on_signals() -> Iterator[threading.Event]:
     """An event set by Ctrl-C or SIGTERM (instead of dying mid-step)."""
     cancel = threading.Event()
 
@@ -74,9 +74,11 @@ def run(
 ) -> None:
     """Run the pipeline's steps in order; stop at the first failure; record the run."""
     source = load_pipeline(file)
+    if not source.pipeline.steps:
+        raise InvalidInputError(f"{file} has no steps, only a tune: block: run `modelport tune`")
     reg = state(ctx).registry()
     streaming = stream if stream is not None else not sys.stderr.isatty()
-    with _cancel_on_signals() as cancel:
+    with cancel_on_signals() as cancel:
         if streaming:
             outcome = _run(source, reg, StreamReporter(), cancel)
         else:
@@ -169,11 +171,21 @@ def validate(file: FileOpt = Path(DEFAULT_FILE), as_json: JsonOpt = False) -> No
             argv = ["modelport", *argv[3:]]
         steps.append({"name": step.label, "kind": step.kind, "runs": shlex.join(argv),
                       "timeout": step.timeout})
+    tune = source.pipeline.tune
+    summary: dict[str, Any] | None = None if tune is None else {
+        "model": tune.model, "params": list(tune.space), "trials": tune.trials,
+        "objective": f"{tune.objective.direction} {tune.objective.metric}"}
     if as_json:
-        print_json({"name": source.pipeline.name, "file": str(source.path), "steps": steps})
+        print_json({"name": source.pipeline.name, "file": str(source.path), "steps": steps,
+                    "tune": summary})
     else:
         info(f"[green]✓[/] {source.path} is a valid pipeline [bold]{source.pipeline.name}[/]")
-        steps_table(steps)
+        if steps:
+            steps_table(steps)
+        if summary is not None:
+            info(f"tune: {summary['objective']} of {summary['model']} over "
+                 f"{', '.join(summary['params'])} in {summary['trials']} trials "
+                 "(`modelport tune`)")
 
 
 def init(

@@ -2,8 +2,9 @@
 
 Besides the schema (``spec``), loading checks what only the whole file can tell:
 step names are unique, every ``${step.output}`` names an earlier step that has that
-output, and a gate or rollout without ``candidate:`` follows a register step (whose
-``uri`` becomes its candidate).
+output, a gate or rollout without ``candidate:`` follows a register step (whose
+``uri`` becomes its candidate), and the ``tune:`` block refers only to its trial, its
+study and its own parameters.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from modelport.errors import InvalidInputError
 from modelport.pipelines.refs import OUTPUTS, PIPELINE_VALUES, references, strings
 from modelport.pipelines.spec import Pipeline, Step
+from modelport.pipelines.tunespec import tune_references
 
 DEFAULT_FILE = "modelport.yaml"
 MAX_BYTES = 1 << 20
@@ -112,11 +114,14 @@ def _problem(err: Any) -> tuple[Loc, str]:
 
 def _allowed_keys(loc: Loc) -> list[str]:
     cls: type[BaseModel] | None = Pipeline
+    free_key = False  # the next part is a key of a mapping (a parameter of the space)
     for part in loc:
-        if isinstance(part, int) or cls is None:
+        if isinstance(part, int) or cls is None or free_key:
+            free_key = False
             continue
         field = next((f for n, f in cls.model_fields.items() if (f.alias or n) == part), None)
         cls = _inner_model(field.annotation) if field else None
+        free_key = field is not None and typing.get_origin(field.annotation) is dict
     return [f.alias or name for name, f in cls.model_fields.items()] if cls else []
 
 
@@ -152,6 +157,8 @@ def _check(pipeline: Pipeline) -> tuple[Pipeline, list[tuple[Loc, str]]]:
         if kind == "register":
             last_register = label
         steps.append(step)
+    if pipeline.tune is not None:
+        problems += [(("tune", *loc), msg) for loc, msg in tune_references(pipeline.tune)]
     return pipeline.model_copy(update={"steps": steps}), problems
 
 

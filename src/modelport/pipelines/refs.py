@@ -17,7 +17,7 @@ from modelport.errors import InvalidInputError
 OUTPUTS: dict[str, tuple[str, ...]] = {"register": ("uri", "name", "version")}
 PIPELINE_VALUES = ("name", "run_id", "git_commit")
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)(\})?")
-_REF = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]*)\.([A-Za-z_]+)")
+_REF = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]*)\.([A-Za-z_][A-Za-z0-9_]*)")
 
 Values = Mapping[str, Mapping[str, str]]
 

@@ -225,7 +225,7 @@ class PipelineRunner:
         outcome.exit_code = rc
         if rc != 0:
             died = f"killed by signal {-rc}" if rc < 0 else f"exited with {rc}"
-            last = _last_words(result.tail)
+            last = last_words(result.tail)
             code = rc if child.modelport and 0 < rc < 128 else PipelineStepError.exit_code
             return _fail(outcome, StepStatus.FAILED, code,
                          f"{died}" + (f": {last}" if last else ""), keep_rc=True)
@@ -263,7 +263,7 @@ def _resolve(step: Step, values: dict[str, dict[str, str]]) -> Step:
                                 f"{str(first['msg']).removeprefix('Value error, ')}") from None
 
 
-def _last_words(tail: list[str]) -> str:
+def last_words(tail: list[str]) -> str:
     """The line that best says why a child failed: modelport's ``error:`` line, else the
     last line with words in it (rich's box drawing stripped)."""
     for line in reversed(tail):
@@ -295,4 +295,4 @@ def _now() -> datetime:
 
 
 __all__ = ["NullReporter", "PipelineRunner", "Reporter", "RunOutcome", "RunStatus",
-           "StepOutcome", "StepStatus"]
+           "StepOutcome", "StepStatus", "last_words"]

@@ -11,83 +11,28 @@ from __future__ import annotations
 import itertools
 import re
 import shlex
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from modelport.errors import InvalidNameError
+from modelport.pipelines.fields import (
+    Command,
+    Duration,
+    Scalars,
+    Strict,
+    model_name,
+    parse_duration,
+    valid_name,
+)
+from modelport.pipelines.tunespec import TuneSpec
 from modelport.registry.entities import Mode
-from modelport.uri import validate_name
 
 KINDS = ("train", "run", "register", "gate", "rollout")
 COMMAND_KINDS = ("train", "run")
 STEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
-def parse_duration(value: Any) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"250ms"``, ``"5m"`` or ``"1h"`` (positive)."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a string like '30s', '5m', '1h'")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.fullmatch(value)):
-        seconds = float(match[1]) * _UNITS[match[2]]
-    else:
-        raise ValueError(f"{value!r} is not a duration: use seconds or '500ms', '30s', '5m', '1h'")
-    if not seconds > 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-def _command(value: Any) -> str | list[str]:
-    # YAML turns `--seed 42` items into ints: accept scalars, refuse nested structures.
-    if isinstance(value, str):
-        if not value.strip():
-            raise ValueError("the command is empty")
-        return value
-    if isinstance(value, list) and value:
-        if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value):
-            raise ValueError("every item of a command list must be a string or a number")
-        return [str(v) for v in value]
-    raise ValueError("a command is a string (split like a shell would, but run without one) "
-                     "or a non-empty list of arguments")
-
-
-def _scalar_map(value: Any) -> Any:
-    if isinstance(value, dict):
-        bad = [k for k, v in value.items() if isinstance(v, dict | list) or v is None]
-        if bad:
-            raise ValueError(f"{bad[0]!r} needs a plain value (string, number or boolean)")
-        return {str(k): (str(v).lower() if isinstance(v, bool) else str(v))
-                for k, v in value.items()}
-    return value
-
-
-Command = Annotated[str | list[str], BeforeValidator(_command)]
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Scalars = Annotated[dict[str, str], BeforeValidator(_scalar_map)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def _valid_name(value: str, what: str) -> str:
-    try:
-        return validate_name(value, what)
-    except InvalidNameError as exc:  # pydantic reports ValueErrors with their location
-        raise ValueError(str(exc)) from None
-
-
-def _model_name(value: str, what: str = "model name") -> str:
-    if "${" in value:  # a reference is checked once it is resolved
-        return value
-    return _valid_name(value, what)
-
-
-class RegisterSpec(_Strict):
+class RegisterSpec(Strict):
     """Register a model file as the next version (``modelport models register``)."""
 
     name: str = Field(description="Model name.")
@@ -103,10 +48,10 @@ class RegisterSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _model_name(value)
+        return model_name(value)
 
 
-class GateSpec(_Strict):
+class GateSpec(Strict):
     """Judge the candidate on evaluation data (``modelport gate``)."""
 
     candidate: str | None = Field(None, description="Default: the last registered version.")
@@ -125,7 +70,7 @@ class GateSpec(_Strict):
         return value
 
 
-class RolloutSpec(_Strict):
+class RolloutSpec(Strict):
     """Start a rollout of the candidate on an endpoint (``modelport rollout start``)."""
 
     endpoint: str
@@ -139,7 +84,7 @@ class RolloutSpec(_Strict):
     @field_validator("endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        return _model_name(value, "endpoint name")
+        return model_name(value, "endpoint name")
 
     @field_validator("steps")
     @classmethod
@@ -155,7 +100,7 @@ class RolloutSpec(_Strict):
         return value
 
 
-class Step(_Strict):
+class Step(Strict):
     """One step: exactly one of the kind keys, plus the options every step has."""
 
     train: Command | None = None
@@ -229,17 +174,28 @@ class Step(_Strict):
         return shlex.split(command) if isinstance(command, str) else list(command)
 
 
-class Pipeline(_Strict):
-    """A named, ordered list of steps; ``env`` applies to every step."""
+class Pipeline(Strict):
+    """A named, ordered list of steps; ``env`` applies to every step. A file may hold a
+    ``tune:`` block (``modelport tune``) besides or instead of the steps."""
 
     name: str
-    steps: list[Step] = Field(min_length=1)
+    # An explicit `steps:` needs a step; it may be left out when there is a tune block
+    # (pydantic does not validate the default).
+    steps: list[Step] = Field(default=[], min_length=1)
     env: Scalars = {}
+    tune: TuneSpec | None = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _valid_name(value, "pipeline name")
+        return valid_name(value, "pipeline name")
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> Pipeline:
+        if not self.steps and self.tune is None:
+            raise ValueError("a pipeline needs `steps:` (a list of at least one step) "
+                             "or a `tune:` block")
+        return self
 
 
 __all__ = [
