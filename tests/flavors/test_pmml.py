@@ -26,6 +26,7 @@ from modelport.errors import (
 )
 from modelport.flavors import flavor_for_file, flavor_for_model
 from modelport.flavors.pmml import PMMLDocument, PMMLFlavor, read_layout
+from modelport.gates.scoring import native_probabilities
 from tests.flavors import bundles
 
 pytest.importorskip("jpmml_evaluator")
@@ -52,49 +53,69 @@ def data() -> tuple[pd.DataFrame, np.ndarray]:
     return X, y
 
 
+def positional(X: pd.DataFrame) -> np.ndarray:
+    """X as a bare array whose second column is constant: no tree splits on it."""
+    A = X.to_numpy().copy()
+    A[:, 1] = 1.0
+    return A
+
+
 @pytest.fixture(scope="module")
-def documents(data: Any) -> dict[str, tuple[Any, bytes]]:
-    """A logistic regression and a random forest, fitted and converted once."""
+def documents(data: Any) -> dict[str, tuple[Any, PMMLDocument]]:
+    """A logistic regression (fitted on a table) and a random forest (on an array),
+    fitted and converted once."""
     from modelport.convert.pmml import to_pmml
 
     require_java()
     X, y = data
     lr = LogisticRegression(max_iter=1000).fit(X, y)
-    rf = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(X, y)
-    return {"lr": (lr, to_pmml(lr, "sklearn", 4).xml), "rf": (rf, to_pmml(rf, "sklearn", 4).xml)}
+    rf = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0)
+    rf.fit(positional(X), y)
+    out = {}
+    for name, model in (("lr", lr), ("rf", rf)):
+        converted = to_pmml(model, "sklearn", 4)
+        out[name] = (model, PMMLDocument(converted.xml, converted.columns))
+    return out
 
 
-def round_trip(xml: bytes) -> Any:
-    return bundles.round_trip(FLAVOR, PMMLDocument(xml))
+def round_trip(document: PMMLDocument) -> Any:
+    return bundles.round_trip(FLAVOR, document)
 
 
 def test_logistic_regression_labels_and_probabilities(documents: Any, data: Any) -> None:
     X, _ = data
-    model, xml = documents["lr"]
-    predictor = round_trip(xml)
+    model, doc = documents["lr"]
+    predictor = round_trip(doc)
     np.testing.assert_array_equal(predictor.predict(X), model.predict(X))
     np.testing.assert_array_equal(predictor.classes_, model.classes_)
     np.testing.assert_allclose(predictor.predict_proba(X), model.predict_proba(X), atol=1e-9)
     assert FLAVOR.native(predictor) is predictor  # gates find predict_proba/classes_ on it
-    layout = read_layout(xml)
+    layout = read_layout(doc.xml)
     assert layout.inputs == tuple(COLUMNS) and layout.target == "y"
 
 
 def test_forest_by_name_by_position_and_refusals(documents: Any, data: Any) -> None:
-    X, _ = data
-    model, xml = documents["rf"]
-    predictor = round_trip(xml)
-    expected = model.predict(X)
-    np.testing.assert_array_equal(predictor.predict(X[COLUMNS[::-1]]), expected)  # by name
-    np.testing.assert_array_equal(predictor.predict(X.to_numpy()), expected)  # by position
+    A = positional(data[0])
+    model, doc = documents["rf"]
+    # sklearn2pmml drops the field no tree uses; positions still follow the 4 columns.
+    assert read_layout(doc.xml).inputs == ("x1", "x3", "x4") and doc.columns == (
+        "x1", "x2", "x3", "x4")
+    predictor = round_trip(doc)
+    expected = model.predict(A)
+    np.testing.assert_array_equal(predictor.predict(A), expected)  # by position
+    named = pd.DataFrame(A, columns=["x1", "x2", "x3", "x4"])[["x4", "x3", "x2", "x1"]]
+    np.testing.assert_array_equal(predictor.predict(named), expected)  # by name
     with pytest.raises(SignatureError, match="expects 4 columns"):
         predictor.predict(np.zeros((2, 3)))
+    with pytest.raises(UnsupportedModelError, match="not among its input columns"):
+        FLAVOR.save(PMMLDocument(doc.xml, ("x1", "x2")))
 
 
 def test_file_detection_and_registration(documents: Any, data: Any, tmp_path: Path,
                                          sqlite_registry: Registry) -> None:
     X, _ = data
-    model, xml = documents["lr"]
+    model, doc = documents["lr"]
+    xml = doc.xml
     assert flavor_for_file(xml, ".pmml").name == "pmml"
     assert flavor_for_model(PMMLDocument(xml)).name == "pmml"
     path = tmp_path / "model.pmml"
@@ -103,13 +124,17 @@ def test_file_detection_and_registration(documents: Any, data: Any, tmp_path: Pa
     assert v.flavor == "pmml"
     loaded = sqlite_registry.load_model("lr/1")
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    found = native_probabilities(loaded, loaded.validate(X), len(X))  # what gates use
+    assert found is not None
+    np.testing.assert_allclose(found[0], model.predict_proba(X), atol=1e-9)
+    np.testing.assert_array_equal(found[1], model.classes_)
     with pytest.raises(UnsupportedModelError, match="does not match"):
         flavor_for_file(b"<?xml version='1.0'?><html/>", ".pmml")
 
 
 def test_a_tampered_artifact_is_never_loaded(documents: Any, sqlite_registry: Registry,
                                              home: Path) -> None:
-    _, xml = documents["lr"]
+    xml = documents["lr"][1].xml
     sqlite_registry.log_model(PMMLDocument(xml), "t")
     blobs = [p for p in (home / "artifacts").rglob("*") if p.is_file()
              and p.read_bytes() == xml]

@@ -30,9 +30,10 @@ from modelport.errors import UnsupportedModelError
 SUPPORTED = ("scikit-learn estimators and pipelines that sklearn2pmml converts (linear and "
              "logistic regression, decision trees, random forests, gradient boosting, "
              "scalers, ...)",
-             "XGBoost XGBClassifier/XGBRegressor", "LightGBM LGBMClassifier/LGBMRegressor")
-# Flavors whose ``native`` object is something sklearn2pmml can be handed.
-_FLAVORS = ("sklearn", "xgboost", "lightgbm")
+             "XGBoost XGBClassifier/XGBRegressor")
+# Flavors whose ``native`` object is something sklearn2pmml can be handed. Not LightGBM:
+# its versions are stored as the bare Booster, and sklearn2pmml takes only the wrapper.
+_FLAVORS = ("sklearn", "xgboost")
 # The Java exception line of the converter's report (the last one: the root cause).
 _JAVA_CAUSE = re.compile(r"^(?:Exception in thread \S+ )?((?:[a-z]\w*\.)+[A-Z]\w*"
                          r"(?:Exception|Error)\b(?::[^\n]*)?)$", re.MULTILINE)
@@ -45,6 +46,8 @@ class PMMLConversion:
     """A converted document, and what the caller should know about how it was made."""
 
     xml: bytes
+    columns: tuple[str, ...]  # the model's input columns, in order (may be more than
+    # the document's fields: the converter drops features no split or weight uses)
     notes: list[str] = field(default_factory=list)
 
 
@@ -77,7 +80,7 @@ def to_pmml(model: Any, flavor: str, n_features: int) -> PMMLConversion:
     except Exception as exc:  # sklearn2pmml's own type checks
         raise _unsupported(model, str(exc)) from exc
     try:
-        return PMMLConversion(_run(pipeline, java_home))
+        return PMMLConversion(_run(pipeline, java_home), tuple(active))
     except _ConverterFailed as failed:
         older = _patch_release_refused(failed.text)
         if older is None:
@@ -88,7 +91,7 @@ def to_pmml(model: Any, flavor: str, n_features: int) -> PMMLConversion:
             xml = _run(pipeline, java_home)
     except _ConverterFailed as failed:
         raise _unsupported(model, _java_cause(failed.text)) from None
-    return PMMLConversion(xml, [
+    return PMMLConversion(xml, tuple(active), [
         f"sklearn2pmml knows scikit-learn up to {older[1]}: the model (fitted with the "
         f"patch release {installed}) was handed to it as {older[1]}"])
 

@@ -147,9 +147,9 @@ def _pmml(loaded: Any, source: ModelVersion, n_features: int
     from modelport.flavors.pmml import PMMLDocument, load_predictor
 
     converted = to_pmml(loaded.native, source.flavor, n_features)
-    predictor = load_predictor(converted.xml)
-    return (predictor, PMMLDocument(converted.xml), predictor.layout.precision,
-            converted.notes)
+    predictor = load_predictor(converted.xml, converted.columns)
+    return (predictor, PMMLDocument(converted.xml, converted.columns),
+            predictor.layout.precision, converted.notes)
 
 
 def _session(raw: bytes) -> Any:

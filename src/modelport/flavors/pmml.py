@@ -40,9 +40,16 @@ _NUMBER_TYPES = {"integer": int, "float": float, "double": float}
 
 @dataclass(frozen=True)
 class PMMLDocument:
-    """A PMML model in memory: its XML bytes (what ``log_model`` takes for PMML)."""
+    """A PMML model in memory (what ``log_model`` takes for PMML): its XML bytes and,
+    optionally, the names of the columns the model is fed, in order.
+
+    ``columns`` is how positional input (a tensor, or a table named otherwise) is matched
+    to the document's fields, which may be fewer: converters drop unused features.
+    Without it, the DataDictionary's order (less the target) is used.
+    """
 
     xml: bytes
+    columns: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,7 @@ class Layout:
 
     model: str  # the top-level model element: RegressionModel, MiningModel, ...
     inputs: tuple[str, ...]  # active fields, in document order
+    fields: tuple[str, ...]  # every DataDictionary field but the target, in order
     target: str | None
     classes: tuple[Any, ...]  # one per probability output, in document order
     probabilities: tuple[str, ...]  # the names of those outputs
@@ -65,10 +73,14 @@ class PMMLPredictor:
     call, as ``Evaluator.evaluateAll`` does, would cost several times the evaluation.
     """
 
-    def __init__(self, evaluator: Any, layout: Layout) -> None:
+    def __init__(self, evaluator: Any, layout: Layout,
+                 columns: tuple[str, ...] | None = None) -> None:
         self.evaluator = evaluator
         self.layout = layout
         self.inputs = list(layout.inputs)
+        self.columns = list(columns or layout.fields)
+        self.check_columns(layout, columns)
+        self._position = [self.columns.index(name) for name in self.inputs]
         targets = [f.getName() for f in evaluator.getTargetFields()]
         outputs = [f.getName() for f in evaluator.getOutputFields()]
         self.results = [*targets, *outputs]
@@ -78,6 +90,15 @@ class PMMLPredictor:
         if label is None:
             raise UnsupportedModelError("the PMML model has neither target nor output fields")
         self.label: str = label
+
+    @staticmethod
+    def check_columns(layout: Layout, columns: tuple[str, ...] | None) -> None:
+        """Refuse input columns that do not name every field the model reads."""
+        names = columns or layout.fields
+        missing = [name for name in layout.inputs if name not in names]
+        if missing:
+            raise UnsupportedModelError(f"the PMML model reads fields {missing} that are not "
+                                        f"among its input columns {list(names)}")
 
     @property
     def classes_(self) -> np.ndarray:
@@ -120,19 +141,19 @@ class PMMLPredictor:
 
     def _columns(self, data: Any) -> list[list[Any]]:
         """One list per active field: by name when the data has them all, else by
-        position (a tensor, or a table whose columns the document names otherwise).
+        position in ``columns`` (a tensor, or a table whose columns are named otherwise).
         NaN becomes None, which PMML reads as a missing value."""
         if hasattr(data, "columns") and set(self.inputs) <= set(map(str, data.columns)):
             columns = [data[name].to_numpy() for name in self.inputs]
         else:
             array = data.to_numpy() if hasattr(data, "to_numpy") else np.asarray(data)
-            if array.ndim == 1 and len(self.inputs) == 1:
+            if array.ndim == 1 and len(self.columns) == 1:
                 array = array.reshape(-1, 1)
-            if array.ndim != 2 or array.shape[1] != len(self.inputs):
+            if array.ndim != 2 or array.shape[1] != len(self.columns):
                 raise SignatureError(
-                    f"the PMML model expects {len(self.inputs)} columns "
-                    f"({', '.join(self.inputs)}), got shape {list(array.shape)}")
-            columns = list(array.T)
+                    f"the PMML model expects {len(self.columns)} columns "
+                    f"({', '.join(self.columns)}), got shape {list(array.shape)}")
+            columns = [array[:, j] for j in self._position]
         out = []
         for column in columns:
             if column.dtype.kind == "f" and np.isnan(column).any():
@@ -154,15 +175,25 @@ class PMMLFlavor(Flavor):
 
     def save(self, model: Any) -> SavedModel:
         """The XML bytes, as they are (after checking they are a readable PMML document)."""
+        if not isinstance(model.xml, bytes):
+            raise UnsupportedModelError("PMMLDocument.xml must be the document's bytes")
         layout = read_layout(model.xml)
-        return SavedModel({FILE: model.xml}, {"model": layout.model})
+        meta: dict[str, Any] = {"model": layout.model}
+        if model.columns is not None:
+            meta["columns"] = [str(c) for c in model.columns]
+        PMMLPredictor.check_columns(layout, model.columns)
+        return SavedModel({FILE: model.xml}, meta)
 
     def load(self, bundle: Bundle, policy: TrustPolicy) -> Predictor:
         """A JPMML evaluator over the verified bytes, in this process's JVM."""
         warn_on_major_mismatch(
             bundle.manifest.get("libraries") or {}, self.library_versions(), "model"
         )
-        return load_predictor(bundle.read(FILE))
+        columns = bundle.meta.get("columns")
+        if columns is not None and not (isinstance(columns, list)
+                                        and all(isinstance(c, str) for c in columns)):
+            raise UnsupportedModelError("unreadable PMML input columns in the bundle")
+        return load_predictor(bundle.read(FILE), tuple(columns) if columns else None)
 
     def native(self, predictor: Predictor) -> Any:
         """The predictor itself: it answers ``predict_proba``/``classes_`` like an estimator."""
@@ -178,12 +209,13 @@ class PMMLFlavor(Flavor):
         return self.save(PMMLDocument(data))
 
 
-def load_predictor(xml: bytes) -> PMMLPredictor:
+def load_predictor(xml: bytes, columns: tuple[str, ...] | None = None) -> PMMLPredictor:
     """A predictor over a PMML document's bytes (also used by ``modelport convert``)."""
     from modelport.flavors.pmml_jvm import build_evaluator
 
     layout = read_layout(xml)
-    return PMMLPredictor(build_evaluator(xml), layout)
+    PMMLPredictor.check_columns(layout, columns)
+    return PMMLPredictor(build_evaluator(xml), layout, columns)
 
 
 def read_layout(xml: bytes) -> Layout:
@@ -222,7 +254,8 @@ def read_layout(xml: bytes) -> Layout:
             classes.append(_label(out.get("value", ""), cast))
             probabilities.append(out.get("name", ""))
     floats = bool(inputs) and all(types.get(n) == "float" for n in inputs)
-    return Layout(_local(model.tag), tuple(inputs), target, tuple(classes),
+    fields = tuple(str(name) for name in types if name and name != target)
+    return Layout(_local(model.tag), tuple(inputs), fields, target, tuple(classes),
                   tuple(probabilities), "float" if floats else "double")
 
 
