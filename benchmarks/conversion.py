@@ -9,8 +9,8 @@ classifiers, max abs diff for regressors. Then the int8 dynamic quantization of 
 models with weights (the MLP and a wide logistic regression): size, single-row latency
 (median of 200 calls) and accuracy, ONNX float32 vs ONNX int8, side by side. For each
 PMML version: the latency of one ``predict`` of 1 row and of 1,000 rows (median of
-200 and 30 calls, through ``load_model``, signature check included) against the source
-model's. Results also go to ``benchmarks/results/conversion.json``.
+200 and 30 calls after 30 warm-up calls, through ``load_model``, signature check
+included) against the source model's. Results also go to ``benchmarks/results/conversion.json``.
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ def _latency(reg: Any, uri: str, X: Any) -> dict[str, float]:
 
     model = reg.load_model(uri)
     rows = np.resize(np.asarray(X), (1000, np.asarray(X).shape[1]))
+    for _ in range(30):  # warm, as a serving process is: the JVM compiles hot paths late
+        model.predict(rows)
     return {"1": single_row_latency_ms(model.predict, rows[:1]),
             "1000": single_row_latency_ms(model.predict, rows, repeats=30)}
 
