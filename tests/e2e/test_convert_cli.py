@@ -67,15 +67,17 @@ def test_convert_to_pmml_then_serve_it(cli: Any, tmp_path: Path) -> None:
 
         reg.log_model(GradientBoostingRegressor(n_estimators=20).fit(X, y), "r",
                       input_example=X[:50])
-    refused = cli.run(home, "convert", "r/1", "--to", "pmml", "--tolerance", "1e-15")
-    assert refused.returncode == 10 and "not equivalent" in refused.stderr, refused
-    assert cli.run(home, "models", "show", "r/2").returncode == 3  # nothing registered
-
-    with ServerProcess(home, ["m/3", "--no-controller"]) as server:
+    # The server starts its JVM and loads m/3 while the refused conversion runs.
+    with ServerProcess(home, ["m/3", "--no-controller"], wait_ready=False) as server:
+        refused = cli.run(home, "convert", "r/1", "--to", "pmml", "--tolerance", "1e-15")
+        assert refused.returncode == 10 and "not equivalent" in refused.stderr, refused
+        assert cli.run(home, "models", "show", "r/2").returncode == 3  # nothing registered
+        server.wait_until_ready()
         resp = httpx.post(f"{server.url}/v2/models/m/infer", json=oip_body(Xq), timeout=30)
         assert resp.status_code == 200, resp.text
         assert resp.json()["outputs"][0]["data"] == expected["1"]
         simple = httpx.post(f"{server.url}/predict", json={"features": Xq.tolist()},
                             timeout=30)
         assert simple.status_code == 200, simple.text
+        assert simple.json()["predictions"] == expected["1"]
         assert server.terminate() == 0  # the JVM leaves SIGTERM to the server: it drains
