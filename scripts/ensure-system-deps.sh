@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs, when they are missing.
 # Each later stage adds what it needs here (prometheus for promtool, chromium for the
-# dashboard tests, wrk for load). Runs apt-get update once, only if something is missing.
+# dashboard tests, wrk for load, a Java runtime for PMML). Runs apt-get update once,
+# only if something is missing.
 set -euo pipefail
 
 # package:command pairs; the command tells whether the package is already there.
@@ -10,6 +11,7 @@ NEEDED=(
   "prometheus:promtool"
   "wrk:wrk"
   "chromium:chromium"
+  "default-jre-headless:java"
 )
 
 missing=()

@@ -1,4 +1,5 @@
-"""``modelport convert``: a version → ONNX (optionally int8-quantized), checked, registered."""
+"""``modelport convert``: a version → ONNX (optionally int8-quantized) or PMML, checked,
+registered."""
 
 from __future__ import annotations
 
@@ -45,7 +46,9 @@ def _print(data: dict[str, Any]) -> None:
 def convert(
     ctx: typer.Context,
     uri: Annotated[str, typer.Argument(help="The version to convert: iris/3, iris@champion.")],
-    to: Annotated[str, typer.Option("--to", help="Target format: onnx.")] = "onnx",
+    to: Annotated[str, typer.Option(
+        "--to", help="Target format: onnx (onnxruntime) or pmml (sklearn2pmml, "
+                     "evaluated by JPMML; needs Java).")] = "onnx",
     data: Annotated[Path | None, typer.Option(
         "--data", help="Also check on these rows (CSV or Parquet).")] = None,
     target: Annotated[str | None, typer.Option(
@@ -57,13 +60,14 @@ def convert(
     min_agreement: Annotated[float, typer.Option(
         "--min-agreement", help="Share of labels that must agree (0-1).")] = 1.0,
     quantize: Annotated[bool, typer.Option(
-        "--quantize", help="Register the int8 dynamically quantized graph; report size, "
-                           "latency and accuracy side by side.")] = False,
+        "--quantize", help="Register the int8 dynamically quantized graph (onnx only); "
+                           "report size, latency and accuracy side by side.")] = False,
     trusted: Annotated[bool, typer.Option(
         "--trusted", help="The source is a pickle or custom-code model you trust.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Convert a version to ONNX; register it (linked to its source) only if equivalent."""
+    """Convert a version to ONNX or PMML; register it (linked to its source) only if
+    equivalent."""
     from modelport.convert.service import convert as run
 
     try:

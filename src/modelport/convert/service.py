@@ -1,9 +1,11 @@
-"""``modelport convert``: a registered version → ONNX (optionally quantized), registered as a
-new version linked to its source only after its predictions are shown to agree.
+"""``modelport convert``: a registered version → ONNX (optionally quantized) or PMML,
+registered as a new version linked to its source only after its predictions are shown to
+agree.
 
 The check runs on the source's input example and, when given, an evaluation file: the
-source as modelport serves it (``load_model(...).predict``) against the converted graph
-in onnxruntime. Passing means every label agrees (``min_agreement``, default 100%) or,
+source as modelport serves it (``load_model(...).predict``) against the converted model
+as its flavor will serve it (the graph in onnxruntime; the PMML document in
+JPMML-Evaluator). Passing means every label agrees (``min_agreement``, default 100%) or,
 for numeric outputs, the largest absolute difference is within ``tolerance``. A failed
 check registers nothing and raises ``GateFailedError`` (exit 10) with the figures.
 """
@@ -22,7 +24,7 @@ from modelport.convert.quantize import QuantizeReport, quantize, single_row_late
 from modelport.errors import GateFailedError, InvalidInputError
 from modelport.registry.entities import ModelVersion
 
-TARGETS = ("onnx",)
+TARGETS = ("onnx", "pmml")
 # Default tolerances by input precision: a double graph repeats scikit-learn's arithmetic,
 # a float one rounds every input to 24 bits.
 TOLERANCE = {"double": 1e-9, "float": 1e-4}
@@ -82,10 +84,10 @@ def convert(registry: Registry, uri: str, *, to: str = "onnx", data: Path | None
             min_agreement: float = 1.0, quantized: bool = False, trusted: bool = False
             ) -> Conversion:
     """Convert ``uri``, check it, and register it as the model's next version."""
-    from modelport.convert.onnx import to_onnx
-
     if to not in TARGETS:
         raise InvalidInputError(f"--to {to!r}: supported targets are {', '.join(TARGETS)}")
+    if quantized and to != "onnx":
+        raise InvalidInputError("--quantize applies to --to onnx only")
     if not 0.0 <= min_agreement <= 1.0:
         raise InvalidInputError("--min-agreement must be between 0 and 1")
     if tolerance is not None and not (np.isfinite(tolerance) and tolerance >= 0):
@@ -94,6 +96,35 @@ def convert(registry: Registry, uri: str, *, to: str = "onnx", data: Path | None
     loaded = registry.load_model(source.uri, trusted=trusted)
     sets = _rows(loaded, data, target)
     n_features = int(np.asarray(next(iter(sets.values()))[0]).shape[1])
+    graphs: tuple[bytes, bytes] | None = None  # ONNX before and after quantization
+    if to == "pmml":
+        converted, model, precision, notes = _pmml(loaded, source, n_features)
+        result = Conversion(source.uri, "pmml", precision, {}, notes=notes)
+    else:
+        converted, model, precision, graphs = _onnx(loaded, source, n_features, quantized)
+        result = Conversion(source.uri, "onnx-int8" if quantized else "onnx", precision, {})
+    tol = TOLERANCE[precision] if tolerance is None else tolerance
+    for name, (X, _) in sets.items():
+        result.checks[name] = compare(loaded.predict(X), converted.predict(X), tolerance=tol,
+                                      min_agreement=min_agreement)
+    if quantized and graphs is not None:
+        result.quantized = _quantize_report(*graphs, sets)
+    if not result.passed:
+        failed = "; ".join(f"{k}: {c.detail}" for k, c in result.checks.items() if not c.passed)
+        raise GateFailedError(f"{source.uri} → {result.target} is not equivalent ({failed}); "
+                              "nothing registered", report=result.to_dict())
+    result.version = _register(registry, source, model, loaded, result)
+    return result
+
+
+def _onnx(loaded: Any, source: ModelVersion, n_features: int, quantized: bool
+          ) -> tuple[Any, Any, str, tuple[bytes, bytes]]:
+    """The ONNX predictor, the ModelProto to register, its input precision, and the graph
+    before and after quantization."""
+    import onnx
+
+    from modelport.convert.onnx import to_onnx
+
     # onnxruntime's quantizer leaves double tensors alone, so quantizing starts from float.
     precisions = ("float",) if quantized else ("double", "float")
     graph, precision = to_onnx(loaded.native, source.flavor, n_features, precisions)
@@ -103,23 +134,22 @@ def convert(registry: Registry, uri: str, *, to: str = "onnx", data: Path | None
         if precision != "double":
             raise
         graph, precision = to_onnx(loaded.native, source.flavor, n_features, ("float",))
-    raw = graph.SerializeToString()
-    if quantized:
-        raw = quantize(raw)
-    converted = _session(raw)
-    tol = TOLERANCE[precision] if tolerance is None else tolerance
-    result = Conversion(source.uri, "onnx-int8" if quantized else "onnx", precision, {})
-    for name, (X, _) in sets.items():
-        result.checks[name] = compare(loaded.predict(X), converted.predict(X), tolerance=tol,
-                                      min_agreement=min_agreement)
-    if quantized:
-        result.quantized = _quantize_report(graph.SerializeToString(), raw, sets)
-    if not result.passed:
-        failed = "; ".join(f"{k}: {c.detail}" for k, c in result.checks.items() if not c.passed)
-        raise GateFailedError(f"{source.uri} → {result.target} is not equivalent ({failed}); "
-                              "nothing registered", report=result.to_dict())
-    result.version = _register(registry, source, raw, loaded, result)
-    return result
+    before = graph.SerializeToString()
+    raw = quantize(before) if quantized else before
+    return _session(raw), onnx.load_from_string(raw), precision, (before, raw)
+
+
+def _pmml(loaded: Any, source: ModelVersion, n_features: int
+          ) -> tuple[Any, Any, str, list[str]]:
+    """The PMML predictor (JPMML, in this process's JVM), the document to register, its
+    input precision (sklearn2pmml declares float inputs for tree models) and notes."""
+    from modelport.convert.pmml import to_pmml
+    from modelport.flavors.pmml import PMMLDocument, load_predictor
+
+    converted = to_pmml(loaded.native, source.flavor, n_features)
+    predictor = load_predictor(converted.xml, converted.columns)
+    return (predictor, PMMLDocument(converted.xml, converted.columns),
+            predictor.layout.precision, converted.notes)
 
 
 def _session(raw: bytes) -> Any:
@@ -145,10 +175,8 @@ def _quantize_report(before: bytes, after: bytes, sets: dict[str, tuple[Any, Any
                           single_row_latency_ms(b.predict, row), acc_a, acc_b)
 
 
-def _register(registry: Registry, source: ModelVersion, raw: bytes, loaded: Any,
+def _register(registry: Registry, source: ModelVersion, model: Any, loaded: Any,
               result: Conversion) -> ModelVersion:
-    import onnx
-
     checks = result.checks.values()
     metrics = {}
     agreement = [c.label_agreement for c in checks if c.label_agreement is not None]
@@ -160,7 +188,7 @@ def _register(registry: Registry, source: ModelVersion, raw: bytes, loaded: Any,
     result.notes.append("the reference profile for drift is not carried over: re-register "
                         "with training_data= to monitor drift on this version")
     return registry.log_model(
-        onnx.load_from_string(raw), source.name, input_example=loaded.input_example,
+        model, source.name, input_example=loaded.input_example,
         metrics=metrics, params=dict(source.params),
         tags={"converted_from": source.uri, "conversion": result.target,
               "conversion_precision": result.precision},

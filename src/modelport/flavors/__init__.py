@@ -1,7 +1,7 @@
 """Flavors: one module per framework, chosen by the model's type or a file's content.
 
 Flavor modules are imported on first use so that ``import modelport`` stays fast and
-optional frameworks (XGBoost, LightGBM, ONNX) are needed only by those who use them.
+optional frameworks (XGBoost, LightGBM, ONNX, PMML) are needed only by those who use them.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ _FLAVORS: dict[str, str] = {
     "xgboost": "modelport.flavors.xgboost:XGBoostFlavor",
     "lightgbm": "modelport.flavors.lightgbm:LightGBMFlavor",
     "onnx": "modelport.flavors.onnx:ONNXFlavor",
+    "pmml": "modelport.flavors.pmml:PMMLFlavor",
     "sklearn": "modelport.flavors.sklearn:SklearnFlavor",
     "pickle": "modelport.flavors.pickle:PickleFlavor",
 }
