@@ -130,6 +130,13 @@ def test_file_detection_and_registration(documents: Any, data: Any, tmp_path: Pa
     np.testing.assert_array_equal(found[1], model.classes_)
     with pytest.raises(UnsupportedModelError, match="does not match"):
         flavor_for_file(b"<?xml version='1.0'?><html/>", ".pmml")
+    from modelport.errors import InvalidInputError
+    from modelport.export.docker import build_docker
+
+    # An image without Java would fail its first load: refused before anything is written.
+    with pytest.raises(InvalidInputError, match="needs a Java runtime"):
+        build_docker(sqlite_registry, "lr/1", tmp_path / "ctx")
+    assert not (tmp_path / "ctx").exists()
 
 
 def test_a_tampered_artifact_is_never_loaded(documents: Any, sqlite_registry: Registry,

@@ -19,6 +19,7 @@ from typing import Any
 
 import modelport
 from modelport.client import Registry
+from modelport.errors import InvalidInputError
 from modelport.export import common, lock, snapshot, wheel
 from modelport.export.imageref import parse_image
 from modelport.export.outdir import staged, write_text
@@ -68,6 +69,12 @@ def build_docker(registry: Registry, target: str, out: Path, *, force: bool = Fa
     """Write the build context for ``target`` (an endpoint or a URI) into ``out``."""
     source = resolve(registry, target)
     common.check_trust(source, trusted)
+    if source.version.flavor == "pmml":
+        # The image would start and then fail its first load: no Java runtime in it.
+        raise InvalidInputError(
+            f"{source.uri} is a PMML version, which needs a Java runtime the image does "
+            "not ship yet; build the source model or its ONNX conversion instead "
+            "(modelport convert URI --to onnx)")
     image, notes = base_image(source.version, base)
     if os.environ.get("MODELPORT_ENCRYPTION_KEY", "").strip():
         notes.append("the baked artifacts are encrypted with MODELPORT_ENCRYPTION_KEY: give "
