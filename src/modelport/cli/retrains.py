@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from modelport.cli.output import console, info, print_json, when
 from modelport.cli.state import state
@@ -40,13 +40,17 @@ def retrains(
     if not found:
         info(f"no retraining triggered{f' for {endpoint}' if endpoint else ''}")
         return
-    table = Table("#", "at", "endpoint", "rule", "status", "rows", "version", "rollout",
-                  "reason")
+    # The reason says the rest (version, rollout, exit code); the short columns never
+    # wrap, so a narrow terminal folds only the reason.
+    table = Table("#", "at", *(("endpoint",) if endpoint is None else ()), "rule", "status",
+                  "rows", "rollout", Column("reason", overflow="fold", ratio=1))
+    for column in table.columns[:-1]:
+        column.no_wrap = True
     for e in found:
-        table.add_row(str(e.id), when(e.at), escape(e.endpoint), escape(e.rule),
+        table.add_row(str(e.id), when(e.at), *((escape(e.endpoint),) if endpoint is None
+                                               else ()), escape(e.rule),
                       f"[{COLOURS[statuses[e.id]]}]{statuses[e.id]}[/]", _rows(e),
-                      escape(str(e.details.get("version_uri", "-"))), _rollout(e),
-                      escape(e.reason))
+                      _rollout(e), escape(e.reason))
     console().print(table)
 
 
@@ -59,4 +63,4 @@ def _rollout(e: Retrain) -> str:
     rid = e.details.get("rollout_id")
     if rid is None:
         return "-"
-    return f"#{rid} {e.details.get('strategy', '')} {e.details.get('rollout_status', '')}"
+    return f"#{rid} {e.details.get('rollout_status', '')}"
