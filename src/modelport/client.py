@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from modelport.registry.datasets import DatasetRef
     from modelport.registry.deployments import DeploymentStore
     from modelport.registry.records import RecordStore
+    from modelport.registry.retrains import RetrainStore
     from modelport.registry.tokens import TokenStore
 
 EXAMPLE_FILE = "input_example.json"
@@ -180,6 +181,13 @@ class Registry:
         from modelport.datasets import Datasets
 
         return Datasets(self)
+
+    @functools.cached_property
+    def retrains(self) -> RetrainStore:
+        """Retraining triggers, skips and outcomes (kept in the audit log)."""
+        from modelport.registry.retrains import RetrainStore
+
+        return RetrainStore(self._sql_store())
 
     def _sql_store(self) -> SqlRegistryStore:
         if not isinstance(self.store, SqlRegistryStore):

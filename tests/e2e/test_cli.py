@@ -639,15 +639,34 @@ def test_demo(demo_process: dict[str, Any]) -> None:
     from modelport.client import Registry
 
     with Registry(demo_process["home"]) as reg:
-        assert reg.get("iris@champion").version == 2
         kinds = [e.kind for e in reg.deployments.events("iris")]
-        assert kinds.count("promoted") == 1 and kinds[-1] == "rolled_back"
-        assert [g.passed for g in reg.records.gate_results("iris")] == [True, True, False]
+        # v2 promoted, v3 rolled back; then the retrained v4 promoted by its canary.
+        assert kinds.count("promoted") == 2 and kinds.count("rolled_back") == 1
+        assert kinds.index("rolled_back") < len(kinds) - 1 - kinds[::-1].index("promoted")
+        assert [g.passed for g in reg.records.gate_results("iris")] == [True, True, False,
+                                                                         True]
         # The watching half: the server's own evaluator fired the drift alert, the
         # report and the dashboard saw the drifted traffic.
         firing = {a.rule for a in reg.alerts.list("iris", state="firing")}
         assert "petal-length-drift" in firing, stdout
+        # The closing loop: the accuracy alert retrained iris on the labelled rows,
+        # gated against the champion, and a canary (never a switch) promoted it.
+        assert reg.get("iris@champion").version == 4
+        [retrain] = reg.retrains.history("iris")
+        assert (retrain.status, retrain.rule) == ("succeeded", "accuracy-low"), retrain
+        assert retrain.details["version_uri"] == "models:/iris/4"
+        assert (retrain.details["strategy"], retrain.details["rollout_status"]) == (
+            "canary", "promoted")
+        rollout = reg.deployments.rollout(retrain.details["rollout_id"])
+        assert rollout.steps == [20, 50, 100] and rollout.created_by == "modelport-retrain"
+        assert reg.get("iris/4").created_by == "modelport-retrain"
     assert "6,000 drifted rows scored; 6,000 labels posted" in stdout
     assert "firing: " in stdout and "/dashboard" in stdout
     html = (demo_process["work"] / "iris_report.html").read_text()
     assert "petal_length" in html
+    for line in ("alert accuracy-low fired → trigger #", "✓ train (train) succeeded",
+                 "✓ register (register) succeeded", "registered models:/iris/4",
+                 "✓ gate (gate) succeeded", "canary: iris/4 gets 20% of the traffic",
+                 "✓ rollout (rollout) succeeded", "rollout 3 of iris/4 promoted",
+                 "succeeded: pipeline retrain succeeded", "iris@champion is now v4"):
+        assert line in stdout, line

@@ -150,3 +150,47 @@ def test_missing_action_and_no_data(registry: Registry, tmp_path: Path) -> None:
     assert e.alert is not None and e.alert.action == "abort_rollout: not configured"
     assert acc.breached is None and "no predictions" in acc.value.note
     assert drift.breached is None and "no deployment" in drift.value.note
+
+
+class Recorder:
+    """A retrainer that records what it was handed (the real one: tests/retraining)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, int]] = []
+        self.fail = fail
+
+    def fire(self, rule: Any, alert: Any) -> str:
+        self.calls.append((rule.name, alert.id))
+        if self.fail:
+            from modelport.errors import StorageUnavailableError
+
+            raise StorageUnavailableError("registry down")
+        return "retrain started: pipeline retrain"
+
+
+def test_on_alert_hands_the_firing_alert_to_the_retrainer_once(registry: Registry,
+                                                                tmp_path: Path) -> None:
+    recorder = Recorder()
+    alerter = Alerter(registry, tmp_path, rules(
+        {"name": "busy", "expr": "requests > 5", "action": "rollback",
+         "on_alert": "run pipeline retrain"},
+        {"name": "quiet", "expr": "requests > 1000000", "on_alert": "run pipeline retrain"}),
+        actions={"rollback": lambda ep, why: "rolled back"}, retrainer=recorder)
+    report(registry, 10, 0)
+    busy, quiet = alerter.tick(T0)
+    assert busy.change == "firing" and quiet.change == ""
+    assert busy.alert is not None and recorder.calls == [("busy", busy.alert.id)]
+    assert busy.alert.action == "rollback: rolled back; retrain started: pipeline retrain"
+    report(registry, 20, 0)
+    alerter.tick(T0 + timedelta(minutes=1))  # still firing: not handed over again
+    assert len(recorder.calls) == 1
+    unwired = Alerter(registry, tmp_path, rules(
+        {"name": "other", "expr": "requests > 5", "on_alert": "run pipeline retrain"}))
+    [out] = unwired.tick(T0)
+    assert out.alert is not None and out.alert.action == "retrain: not configured"
+    broken = Alerter(registry, tmp_path, rules(
+        {"name": "third", "expr": "requests > 5", "on_alert": "run pipeline retrain"}),
+        retrainer=Recorder(fail=True))
+    [out] = broken.tick(T0)
+    assert out.change == "firing" and out.alert is not None
+    assert out.alert.action == "retrain failed: registry down"

@@ -84,6 +84,23 @@ def test_modelport_steps_build_the_documented_command_lines(
                            "--candidate", "models:/iris@champion", "--strategy", "shadow"]
 
 
+def test_a_rollout_step_passes_its_analysis_thresholds(
+        write_pipeline: Callable[[str], Path], project: Path) -> None:
+    [rollout] = load_pipeline(write_pipeline("""\
+        name: p
+        steps:
+          - rollout: {endpoint: iris, candidate: iris/2, min_requests: 50, max_shift: 0.6}
+    """)).pipeline.steps
+    assert plan(rollout, _info(project)).argv[-4:] == ["--min-requests", "50",
+                                                      "--max-shift", "0.6"]
+    with pytest.raises(InvalidInputError, match="max_shift"):
+        load_pipeline(write_pipeline("""\
+            name: p
+            steps:
+              - rollout: {endpoint: iris, candidate: iris/2, max_shift: 2}
+        """))
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (None, "metrics file not found"),
     ("{not json", "is not valid JSON"),

@@ -72,7 +72,8 @@ def test_defaults_without_alerts(tmp_path: Path) -> None:
     ("[{name: a, expr: 'psi > 1'}]", "psi needs a feature"),
     ("[{name: a, expr: 'requests > 1 over 0s'}]", "the window must be positive"),
     ("[{name: a, expr: error_rate > 1%, when: now}]",
-     "models[0].alerts[0]: unknown key(s) when; known: action, description, expr"),
+     "models[0].alerts[0]: unknown key(s) when; known: action, cooldown, description, expr, "
+     "for, name, on_alert, pipeline_file, retrain_window, severity, webhook"),
     ("[{expr: error_rate > 1%}]", "models[0].alerts[0]: 'name' is required"),
     ("[{name: a}]", "models[0].alerts[0]: 'expr' is required"),
     ("['error_rate > 1%']", "models[0].alerts[0]: a rule must be a mapping"),

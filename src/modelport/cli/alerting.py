@@ -3,7 +3,8 @@ they may take, and the evaluator's thread inside ``modelport serve``.
 
 The actions live here, in the CLI layer, because they move rollouts: monitoring must
 not import the rollout stage, so ``serve`` and ``monitor check`` both wire
-``rollout.service`` into the ``Alerter`` through ``alert_actions``.
+``rollout.service`` into the ``Alerter`` through ``alert_actions``, and the
+``Retrainer`` (``modelport.retraining``) for rules with ``on_alert``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from modelport.monitoring.alerts import Action, Alerter
 from modelport.monitoring.rules import Rule, load_rules
 
 if TYPE_CHECKING:  # the serving stack is heavy to import; monitor check does not need it
+    from modelport.retraining.trigger import Retrainer
     from modelport.serving.config import ServeSpec
 
 log = logging.getLogger("modelport.serving")
@@ -42,11 +44,31 @@ def alert_actions(registry: Registry) -> dict[str, Action]:
     return {"abort_rollout": abort, "rollback": rollback}
 
 
+def check_retraining(rules: list[Rule]) -> None:
+    """Every retraining rule's pipeline exists, is valid, gates and rolls out gradually
+    (a ConfigurationError naming the rule otherwise)."""
+    if any(r.on_alert is not None for r in rules):
+        from modelport.retraining.check import check_rules
+
+        check_rules(rules)
+
+
+def retrainer_for(registry: Registry, root: Path, rules: list[Rule]) -> Retrainer | None:
+    """The retrainer of the rules with ``on_alert`` (None when no rule has one)."""
+    if not any(r.on_alert is not None for r in rules):
+        return None
+    from modelport.retraining.trigger import Retrainer
+
+    return Retrainer(registry, root)
+
+
 def serve_rules(spec: ServeSpec, alerts_file: Path | None) -> list[Rule]:
     """serve.yaml's rules, then those of ``--alerts FILE`` (alerts.yaml format); a rule
-    named in both, or a bad file, is a ConfigurationError before anything starts."""
+    named in both, a bad file, or a retraining pipeline that is missing or could skip
+    the gate or the canary, is a ConfigurationError before anything starts."""
     rules = spec.alert_rules()
     if alerts_file is None:
+        check_retraining(rules)
         return rules
     try:
         extra = load_rules(alerts_file)
@@ -65,6 +87,7 @@ def serve_rules(spec: ServeSpec, alerts_file: Path | None) -> list[Rule]:
         # otherwise go unnoticed forever as "no data".
         log.warning("--alerts %s has rules for endpoints this server does not serve: %s",
                     alerts_file, ", ".join(others))
+    check_retraining(rules + extra)
     return rules + extra
 
 
@@ -80,9 +103,11 @@ def start_alerter(settings: Settings, spec: ServeSpec,
     from modelport.monitoring.layout import default_root
 
     registry = Registry(settings=settings)
-    root = spec.monitoring.root or default_root(settings)
+    root = Path(spec.monitoring.root or default_root(settings))
+    retrainer = retrainer_for(registry, root, rules)
     alerter = Alerter(registry, root, rules, actions=alert_actions(registry),
-                      interval=spec.alerting.interval, lease_ttl=spec.alerting.lease_ttl)
+                      interval=spec.alerting.interval, lease_ttl=spec.alerting.lease_ttl,
+                      retrainer=retrainer)
     stop = threading.Event()
     thread = threading.Thread(target=alerter.run, args=(stop,), daemon=True, name="alerter")
     thread.start()
@@ -92,9 +117,12 @@ def start_alerter(settings: Settings, spec: ServeSpec,
     def _stop() -> None:
         stop.set()
         thread.join(timeout=10)
+        if retrainer is not None:  # a running pipeline is cancelled and recorded so
+            retrainer.stop()
         registry.close()
 
     return _stop
 
 
-__all__ = ["ACTOR", "alert_actions", "serve_rules", "start_alerter"]
+__all__ = ["ACTOR", "alert_actions", "check_retraining", "retrainer_for", "serve_rules",
+           "start_alerter"]

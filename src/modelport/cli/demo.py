@@ -3,9 +3,10 @@
 Trains a small model on data that ships with scikit-learn, registers it, gates it, makes
 it the champion, loads it back, scores a file through the real CLI, serves it, then
 delivers two more versions through canary rollouts under live traffic: a good one that
-is promoted and a bad one that the controller rolls back on its own. Finally it watches:
+is promoted and a bad one that the controller rolls back on its own. Then it watches:
 drifted traffic and delayed labels, the server's alert firing, the monitoring report
-and the dashboard.
+and the dashboard; and the accuracy alert retrains the model on the labelled traffic
+through a gate and a canary on its own.
 """
 
 from __future__ import annotations

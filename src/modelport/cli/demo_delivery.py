@@ -55,14 +55,24 @@ class Traffic:
                          for i in range(CLIENTS)]
 
     def __enter__(self) -> Traffic:
-        for t in self._threads:
-            t.start()
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the clients (once)."""
+        for t in self._threads:
+            if t.ident is None:
+                t.start()
+
+    def stop(self) -> None:
+        """Stop the clients that were started."""
         self._stop.set()
         for t in self._threads:
-            t.join(10)
+            if t.ident is not None:
+                t.join(10)
 
     def _client(self, i: int) -> None:
         import httpx

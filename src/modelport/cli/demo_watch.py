@@ -4,6 +4,7 @@ After the rollouts, clients send flowers whose petal length is shifted far beyon
 the model was trained on, and their true species arrive later as feedback. The server's
 own alert evaluator (rules in the demo's serve.yaml) sees the drift and fires; the
 report shows drift per feature and realized accuracy; the dashboard shows all of it.
+The accuracy alert then retrains iris on those labelled rows (``demo_retrain``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import typer
 from rich.markup import escape
 
 from modelport.cli.demo_delivery import run_cli, step
+from modelport.cli.demo_retrain import RULE as RETRAIN_RULE
+from modelport.cli.demo_retrain import follow, write_pipeline
 from modelport.cli.output import console
 from modelport.client import Registry
 
@@ -26,16 +29,18 @@ ALERT_RULE = "petal-length-drift"
 
 
 def serve_config(path: Path) -> Path:
-    """The demo's serve.yaml: iris@champion, its drift alert, a fast evaluator."""
+    """The demo's serve.yaml: iris@champion, its drift and accuracy alerts (the latter
+    retrains, with the pipeline written beside it), a fast evaluator."""
     import yaml
 
+    write_pipeline(path.parent)
     path.write_text(yaml.safe_dump({
         "models": [{"uri": "models:/iris@champion", "alerts": [
             {"name": ALERT_RULE, "expr": f"psi({DRIFTED}) > 0.2 over 1h",
              "severity": "warning",
              "description": "petal length no longer looks like the training data"},
-            {"name": "accuracy-low", "expr": "accuracy < 0.8 over 1h",
-             "severity": "critical"},
+            {"name": RETRAIN_RULE, "expr": "accuracy < 0.8 over 1h",
+             "severity": "critical", "on_alert": "run pipeline retrain"},
         ]}],
         "alerting": {"interval": 2},
         "dashboard": {"refresh_seconds": 1},
@@ -45,7 +50,8 @@ def serve_config(path: Path) -> Path:
 
 def watch(reg: Registry, home: list[str], url: str, X_test: Any, y_test: Any,
           work: Path) -> None:
-    """Steps 10-13: drifted traffic and its labels, the alert, the report, the dashboard."""
+    """Steps 10-14: drifted traffic and its labels, the alert, the report, the dashboard,
+    and the retraining the accuracy alert triggers."""
     import httpx
 
     step(10, f"watch: traffic with {DRIFTED} shifted by +{SHIFT_CM:g} cm, labels later")
@@ -90,6 +96,8 @@ def watch(reg: Registry, home: list[str], url: str, X_test: Any, y_test: Any,
                     f"{sum(t['requests'] for t in iris['traffic']):,} requests across "
                     f"versions {', '.join('v' + str(t['version']) for t in iris['traffic'])}"
                     f", firing alerts: {', '.join(firing) or 'none'}")
+
+    follow(reg, home, url, rows)
 
 
 def _wait_alert(reg: Registry, timeout: float = 90.0) -> Any:

@@ -11,10 +11,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelport.cli.output import console, info, print_json
+from modelport.cli.retrains import retrains
 from modelport.cli.state import state
 from modelport.errors import InvalidInputError
 
 app = typer.Typer(no_args_is_help=True)
+app.command("retrains")(retrains)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 RootOpt = Annotated[Path | None, typer.Option(
@@ -175,14 +177,16 @@ def check(
     import signal
     import threading
 
-    from modelport.cli.alerting import alert_actions
+    from modelport.cli.alerting import alert_actions, check_retraining, retrainer_for
     from modelport.monitoring.alerts import Alerter
     from modelport.monitoring.rules import load_rules
 
     rules = load_rules(rules_file)  # checked completely before anything is evaluated
+    check_retraining(rules)
     registry = state(ctx).registry()
+    retrainer = retrainer_for(registry, _root(ctx, root), rules)
     alerter = Alerter(registry, _root(ctx, root), rules, interval=interval,
-                      actions=alert_actions(registry))
+                      actions=alert_actions(registry), retrainer=retrainer)
     if not once:
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):  # leases given up on the way out
@@ -190,8 +194,12 @@ def check(
         info(f"{alerter.holder}: checking {len(rules)} rules every {interval:g}s "
              "(one evaluator per endpoint: leases alerter:ENDPOINT; Ctrl-C stops)")
         alerter.run(stop)
+        if retrainer is not None:
+            retrainer.stop()
         return
     outcomes = alerter.tick()
+    if retrainer is not None:  # a retraining it started runs to its end
+        retrainer.wait()
     if as_json:
         print_json([{"endpoint": o.rule.endpoint, "rule": o.rule.name, "expr": o.rule.expr,
                      "value": o.value.value, "note": o.value.note, "breached": o.breached,

@@ -14,6 +14,7 @@ import shlex
 import signal
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,7 +31,7 @@ from modelport.cli.pipeline_view import (
     steps_table,
 )
 from modelport.cli.state import state
-from modelport.errors import InvalidInputError, NotFoundError, PipelineStepError
+from modelport.errors import ConflictError, InvalidInputError, NotFoundError, PipelineStepError
 from modelport.pipelines.loader import DEFAULT_FILE, load_pipeline
 from modelport.pipelines.runner import CANCELLED_EXIT, PipelineRunner, Reporter, RunOutcome
 from modelport.pipelines.steps import RunInfo, plan
@@ -71,19 +72,24 @@ def run(
         help="Print every line of the steps' output (default: when stderr is not a terminal)."
     )] = None,
     as_json: JsonOpt = False,
+    run_id: Annotated[str | None, typer.Option(
+        "--run-id", help="Record the run under this id (a new UUID), so a caller can "
+                         "follow it from its start; default: a fresh one.")] = None,
 ) -> None:
     """Run the pipeline's steps in order; stop at the first failure; record the run."""
     source = load_pipeline(file)
     if not source.pipeline.steps:
         raise InvalidInputError(f"{file} has no steps, only a tune: block: run `modelport tune`")
     reg = state(ctx).registry()
+    if run_id is not None:
+        run_id = _new_run_id(reg.records, run_id)
     streaming = stream if stream is not None else not sys.stderr.isatty()
     with cancel_on_signals() as cancel:
         if streaming:
-            outcome = _run(source, reg, StreamReporter(), cancel)
+            outcome = _run(source, reg, StreamReporter(), cancel, run_id)
         else:
             with LiveReporter() as live:
-                outcome = _run(source, reg, live, cancel)
+                outcome = _run(source, reg, live, cancel, run_id)
     if as_json:
         print_json(outcome.run.to_dict())
     name = source.pipeline.name
@@ -104,8 +110,22 @@ def run(
                             exit_code=outcome.exit_code)
 
 
-def _run(source: Any, reg: Any, reporter: Reporter, cancel: threading.Event) -> RunOutcome:
-    return PipelineRunner(source, reg, reporter=reporter, cancel=cancel).run()
+def _run(source: Any, reg: Any, reporter: Reporter, cancel: threading.Event,
+         run_id: str | None) -> RunOutcome:
+    return PipelineRunner(source, reg, reporter=reporter, cancel=cancel, run_id=run_id).run()
+
+
+def _new_run_id(records: RecordStore, text: str) -> str:
+    """``--run-id``: a UUID no recorded run has."""
+    try:
+        run_id = str(uuid.UUID(text.strip()))
+    except ValueError:
+        raise InvalidInputError(f"--run-id {text[:80]!r} is not a UUID") from None
+    try:
+        records.pipeline_run(run_id)
+    except NotFoundError:
+        return run_id
+    raise ConflictError(f"a pipeline run {run_id} is already recorded")
 
 
 @app.command()

@@ -8,7 +8,9 @@ resolving send the rule's webhook; firing runs the rule's action.
 
 Actions are given by the caller (``actions={"abort_rollout": fn, "rollback": fn}``,
 each ``fn(endpoint, reason) -> str`` saying what it did): monitoring does not import
-the rollout stage; the CLI wires ``rollout.service.abort``/``rollback`` in.
+the rollout stage; the CLI wires ``rollout.service.abort``/``rollback`` in. So is the
+``retrainer`` a rule with ``on_alert`` hands its firing alert to
+(``modelport.retraining``): it must return at once, the run goes on elsewhere.
 
 Several evaluators may share a registry (one in each ``modelport serve``, a ``monitor
 check`` loop): ``run``/``poll`` evaluate an endpoint's rules only while holding its
@@ -30,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from modelport.client import Registry
 from modelport.errors import ConflictError, InvalidInputError, ModelportError
@@ -40,19 +43,29 @@ from modelport.registry.alerts import Alert
 
 log = logging.getLogger("modelport.monitoring")
 Action = Callable[[str, str], str]
+
+
+class Retrainer(Protocol):
+    """What runs a rule's ``on_alert`` pipeline when its alert starts firing."""
+
+    def fire(self, rule: Rule, alert: Alert) -> str:
+        """Start (or skip) the retraining, without waiting for it; says what it did."""
+        ...
+
 DEFAULT_INTERVAL = 30.0
 DEFAULT_LEASE_TTL = 15.0
 LEASE_PREFIX = "alerter"
 _LEASE_NAME_MAX = 128  # the leases table's column
 
 
-def lease_name(endpoint: str) -> str:
+def lease_name(endpoint: str, prefix: str = LEASE_PREFIX) -> str:
     """The lease whose holder evaluates ``endpoint``'s rules: ``alerter:ENDPOINT`` (a
-    digest of the name when that would not fit the lease column)."""
-    name = f"{LEASE_PREFIX}:{endpoint}"
+    digest of the name when that would not fit the lease column); ``prefix`` names
+    another per-endpoint lease the same way (``retrain:ENDPOINT``)."""
+    name = f"{prefix}:{endpoint}"
     if len(name) <= _LEASE_NAME_MAX:
         return name
-    return f"{LEASE_PREFIX}:sha256:{hashlib.sha256(endpoint.encode()).hexdigest()}"
+    return f"{prefix}:sha256:{hashlib.sha256(endpoint.encode()).hexdigest()}"
 
 
 def alerter_id() -> str:
@@ -79,11 +92,13 @@ class Alerter:
                  interval: float = DEFAULT_INTERVAL, webhook_timeout: float = 5.0,
                  webhook_retries: int = 3, holder: str | None = None,
                  lease_ttl: float = DEFAULT_LEASE_TTL,
-                 history: CounterHistory | None = None) -> None:
+                 history: CounterHistory | None = None,
+                 retrainer: Retrainer | None = None) -> None:
         if not interval > 0 or not lease_ttl > 0:
             raise InvalidInputError("the alert interval and lease ttl must be positive")
         self.registry, self.root, self.rules = registry, Path(root), list(rules)
         self.actions = dict(actions or {})
+        self.retrainer = retrainer
         self.interval = interval
         self.webhook_timeout, self.webhook_retries = webhook_timeout, webhook_retries
         self.history = history or CounterHistory(registry)
@@ -212,11 +227,27 @@ class Alerter:
         return Outcome(rule, value, breached, current, "resolved")
 
     def _fired(self, rule: Rule, alert: Alert, value: Value) -> Alert:
+        done = []
         if rule.action != "none":
-            done = self._act(rule, alert)
-            alert = self.registry.alerts.update(alert.id, action=done)
+            done.append(self._act(rule, alert))
+        if rule.on_alert is not None:
+            done.append(self._retrain(rule, alert))
+        if done:
+            alert = self.registry.alerts.update(alert.id, action="; ".join(done))
         self._notify(rule, alert, value)
         return alert
+
+    def _retrain(self, rule: Rule, alert: Alert) -> str:
+        if self.retrainer is None:
+            log.warning("alert %s/%s: on_alert given but no retrainer configured",
+                        rule.endpoint, rule.name)
+            return "retrain: not configured"
+        try:
+            return self.retrainer.fire(rule, alert)
+        except ModelportError as exc:  # e.g. the registry is unreachable
+            log.warning("alert %s/%s: retraining not started: %s", rule.endpoint, rule.name,
+                        exc)
+            return f"retrain failed: {exc}"
 
     def _act(self, rule: Rule, alert: Alert) -> str:
         act = self.actions.get(rule.action)
@@ -248,4 +279,4 @@ def _message(rule: Rule, value: Value) -> str:
 
 
 __all__ = ["DEFAULT_INTERVAL", "DEFAULT_LEASE_TTL", "Action", "Alerter", "Outcome",
-           "alerter_id", "lease_name"]
+           "Retrainer", "alerter_id", "lease_name"]

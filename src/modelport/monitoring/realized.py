@@ -89,7 +89,7 @@ def realized_metrics(root: str | Path, endpoint: str, window: timedelta = timede
     result = RealizedMetrics(endpoint, since, until, [], 0, 0, 0, 0)
     con = connect()
     params = {"since": since, "until": until, "early": since - lookback}
-    final = _final_labels(con, labels, params)
+    final = final_labels(con, labels, params)
     if final is not None:
         con.register("final_labels", final)
         result.labels = int(sum(final.column("copies").to_pylist()))
@@ -114,7 +114,7 @@ def realized_metrics(root: str | Path, endpoint: str, window: timedelta = timede
     return result
 
 
-def _final_labels(con: Any, labels: Scan, params: dict[str, Any]) -> Any:
+def final_labels(con: Any, labels: Scan, params: dict[str, Any]) -> Any:
     """The last label per (request_id, row) received in the window, with its copy count."""
     sql = ("SELECT request_id, row, arg_max(label, (received_at, seq)) AS label, "
            "count(*) AS copies FROM {src} WHERE received_at >= $since AND received_at < "
@@ -265,4 +265,5 @@ def parse_window(text: str) -> timedelta:
     return timedelta(seconds=value)
 
 
-__all__ = ["RealizedMetrics", "VersionMetrics", "parse_window", "realized_metrics"]
+__all__ = ["RealizedMetrics", "VersionMetrics", "final_labels", "parse_window",
+           "realized_metrics"]

@@ -20,6 +20,7 @@ defaults to one hour. The rules file (``alerts.yaml``) lists rules per endpoint:
           severity: warning  # info | warning | critical
           action: none       # none | abort_rollout | rollback
           webhook: http://127.0.0.1:9093/hook
+          on_alert: run pipeline retrain   # retrain (modelport.monitoring.onalert)
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import InvalidInputError
+from modelport.monitoring.onalert import KEYS as ON_ALERT_KEYS
+from modelport.monitoring.onalert import OnAlert, parse_on_alert
 from modelport.uri import validate_name
 
 REALIZED = ("accuracy", "f1", "precision", "recall", "mse", "rmse", "mae", "r2", "mape")
@@ -54,7 +57,8 @@ _TOKEN = re.compile(r"\s*(?:(?P<num>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
                     r"|(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)|(?P<op>>=|<=|==|!=|>|<)"
                     r"|(?P<punct>[()%]))")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-_RULE_KEYS = {"name", "expr", "for", "severity", "action", "webhook", "description"}
+_RULE_KEYS = {"name", "expr", "for", "severity", "action", "webhook", "description",
+              *ON_ALERT_KEYS}
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Rule:
     action: str = "none"
     webhook: str | None = None
     description: str = ""
+    on_alert: OnAlert | None = None  # what its firing triggers (a retraining pipeline)
 
 
 def parse_duration(text: str, what: str = "duration") -> timedelta:
@@ -196,8 +201,9 @@ def parse_expression(text: str) -> Condition:
     return Condition(metric, op, threshold, feature, window)
 
 
-def parse_rule(endpoint: str, data: Any, where: str = "rule") -> Rule:
-    """One rule from its mapping in the rules file."""
+def parse_rule(endpoint: str, data: Any, where: str = "rule", base: Path | None = None) -> Rule:
+    """One rule from its mapping in the rules file (a relative ``pipeline_file`` is
+    taken from ``base``, the folder of the file the rule is in)."""
     if not isinstance(data, dict):
         raise InvalidInputError(f"{where}: a rule must be a mapping with name and expr")
     unknown = set(data) - _RULE_KEYS
@@ -225,11 +231,12 @@ def parse_rule(endpoint: str, data: Any, where: str = "rule") -> Rule:
         raise InvalidInputError(f"{where} ({name}): webhook must be an http(s) URL, got "
                                 f"{webhook!r}")
     for_ = parse_duration(str(data.get("for", "0s")), f"{where} ({name}) 'for'")
+    on_alert = parse_on_alert(data, f"{where} ({name})", cond.window, base)
     return Rule(endpoint, name, data["expr"].strip(), cond, for_, severity, action, webhook,
-                str(data.get("description", "")))
+                str(data.get("description", "")), on_alert)
 
 
-def parse_rules(data: Any, source: str = "rules") -> list[Rule]:
+def parse_rules(data: Any, source: str = "rules", base: Path | None = None) -> list[Rule]:
     """Every rule of a parsed rules document (``endpoints: {NAME: [rule, ...]}``)."""
     if not isinstance(data, dict) or not isinstance(data.get("endpoints"), dict):
         raise InvalidInputError(f"{source}: expected a mapping with 'endpoints: "
@@ -241,7 +248,7 @@ def parse_rules(data: Any, source: str = "rules") -> list[Rule]:
             raise InvalidInputError(f"{source}: endpoint {endpoint!r} needs a list of rules")
         seen: set[str] = set()
         for n, item in enumerate(items, 1):
-            rule = parse_rule(str(endpoint), item, f"{source}: {endpoint} rule {n}")
+            rule = parse_rule(str(endpoint), item, f"{source}: {endpoint} rule {n}", base)
             if rule.name in seen:
                 raise InvalidInputError(f"{source}: endpoint {endpoint!r} has two rules "
                                         f"named {rule.name!r}")
@@ -261,7 +268,7 @@ def load_rules(path: str | Path) -> list[Rule]:
         raise InvalidInputError(f"cannot read rules file {p}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise InvalidInputError(f"rules file {p} is not valid YAML: {exc}") from None
-    return parse_rules(data, str(p))
+    return parse_rules(data, str(p), p.parent)
 
 
 __all__ = ["ACTIONS", "METRICS", "Condition", "Rule", "load_rules", "parse_duration",

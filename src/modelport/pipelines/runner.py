@@ -132,8 +132,10 @@ class PipelineRunner:
 
     def __init__(self, source: PipelineFile, registry: Registry, *,
                  reporter: Reporter | None = None, cancel: threading.Event | None = None,
-                 python: str = sys.executable, poll_seconds: float = 0.5) -> None:
+                 python: str = sys.executable, poll_seconds: float = 0.5,
+                 run_id: str | None = None) -> None:
         self.source = source
+        self.run_id = run_id  # chosen by the caller (to follow the run), else a new uuid
         self.registry = registry
         self.reporter: Reporter = reporter or NullReporter()
         self.cancel = cancel or threading.Event()
@@ -144,7 +146,8 @@ class PipelineRunner:
         """Run every step in order until one fails; returns the recorded outcome."""
         pipeline = self.source.pipeline
         info = RunInfo(python=self.python, folder=self.source.folder, pipeline=pipeline.name,
-                       run_id=str(uuid.uuid4()), git_commit=git_commit(self.source.folder))
+                       run_id=self.run_id or str(uuid.uuid4()),
+                       git_commit=git_commit(self.source.folder))
         outcomes = [StepOutcome(s.label, s.kind) for s in pipeline.steps]
         run = PipelineRun(id=info.run_id, pipeline=pipeline.name, status=RunStatus.RUNNING.value,
                           git_commit=info.git_commit, steps=[o.record() for o in outcomes],

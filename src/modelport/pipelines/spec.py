@@ -80,6 +80,10 @@ class RolloutSpec(Strict):
     step_duration: Duration | None = None
     require_gate: bool = False
     wait: bool = Field(False, description="Block until the rollout is promoted (or fails).")
+    # Analysis thresholds (``rollout start --min-requests/--max-shift``): a retrained
+    # model answers drifted traffic differently from stable by design.
+    min_requests: int | None = Field(None, ge=1)
+    max_shift: float | None = Field(None, ge=0, le=1)
 
     @field_validator("endpoint")
     @classmethod

@@ -123,6 +123,10 @@ def _rollout(spec: RolloutSpec) -> list[str]:
         args += ["--step-duration", f"{spec.step_duration:g}s"]
     if spec.require_gate:
         args.append("--require-gate")
+    if spec.min_requests is not None:
+        args += ["--min-requests", str(spec.min_requests)]
+    if spec.max_shift is not None:
+        args += ["--max-shift", f"{spec.max_shift:g}"]
     return args
 
 

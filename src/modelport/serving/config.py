@@ -9,6 +9,8 @@
         monitoring: {sample_rate: 1.0}  # share of requests in the prediction log
         alerts:                         # rules of the endpoint "iris" (monitoring.rules)
           - {name: errors, expr: error_rate > 1% over 10m, action: rollback}
+          - {name: accuracy-low, expr: accuracy < 0.8 over 1h,   # retrain; the pipeline
+             on_alert: run pipeline retrain, cooldown: 1h}      # file: beside this one
       - uri: fraud/7
         name: fraud-v7
     limits: {max_body_bytes: 16777216, max_rows: 100000, request_timeout: 30}
@@ -228,6 +230,7 @@ def load_spec(path: Path | None, uris: list[str], *, trusted: bool = False,
         if not isinstance(data, dict):
             raise ConfigurationError(f"{path}: expected a mapping at the top level")
     _resolve_key_paths(data, path)
+    _resolve_pipeline_files(data, path)
     models = list(data.get("models") or [])
     models += [{"uri": u, "trusted": trusted} for u in uris]
     data["models"] = models
@@ -247,6 +250,23 @@ def load_spec(path: Path | None, uris: list[str], *, trusted: bool = False,
     spec.signature_keys()  # and the signature policy's keys
     spec.auth.value()
     return spec
+
+
+def _resolve_pipeline_files(data: dict[str, Any], path: Path | None) -> None:
+    """A retraining rule's ``pipeline_file`` (default ``modelport.yaml``) is beside
+    serve.yaml, wherever serve runs from."""
+    from modelport.monitoring.onalert import DEFAULT_PIPELINE_FILE
+
+    if path is None or not isinstance(data.get("models"), list):
+        return
+    for model in data["models"]:
+        items = model.get("alerts") if isinstance(model, dict) else None
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict) or "on_alert" not in item:
+                continue
+            raw = item.get("pipeline_file", DEFAULT_PIPELINE_FILE)
+            if isinstance(raw, str) and raw.strip():  # else parse_rule says what is wrong
+                item["pipeline_file"] = str((path.parent / Path(raw).expanduser()).resolve())
 
 
 def _resolve_key_paths(data: dict[str, Any], path: Path | None) -> None:
