@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
@@ -16,6 +17,8 @@ from modelport.config import Settings
 
 if TYPE_CHECKING:
     from modelport.serving.config import ServeSpec
+    from modelport.serving.ray_engine import Scale
+    from modelport.serving.server import TLSFiles
 
 
 def _configure_logging(level: str) -> None:
@@ -36,8 +39,8 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8080,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64,
-                                         help="Processes sharing the port.")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, max=64, help="Processes sharing the port (default 1).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="serve.yaml")] = None,
     trusted: Annotated[bool, typer.Option(
         "--trusted", help="Allow the MODEL_URI models to run code (pickle, PythonModel).")
@@ -66,12 +69,22 @@ def serve(
         "--tls-cert", help="PEM certificate (chain): serve HTTPS. With --tls-key.")] = None,
     tls_key: Annotated[Path | None, typer.Option(
         "--tls-key", help="PEM private key (unencrypted) of --tls-cert.")] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="local (uvicorn processes) or ray (replicas of a Ray Serve "
+                         "deployment behind its HTTP proxy; RAY_ADDRESS joins a cluster).")
+    ] = "local",
+    replicas: Annotated[int | None, typer.Option(
+        "--replicas", help="With --engine ray: this many replicas (default 1).")] = None,
+    autoscale: Annotated[str | None, typer.Option(
+        "--autoscale", metavar="MIN:MAX",
+        help="With --engine ray: Ray Serve scales between MIN and MAX replicas.")] = None,
 ) -> None:
     """Serve models over OIP/KServe V2, MLflow, KServe V1 and /predict."""
     from modelport.cli.alerting import serve_rules, start_alerter
     from modelport.serving.config import load_spec
     from modelport.serving.server import TLSFiles, run
 
+    scale = _engine_scale(engine, port, workers, replicas, autoscale)  # before anything starts
     st = state(ctx)
     settings = st.settings()
     spec = load_spec(config, model_uris or [], trusted=trusted, overrides={
@@ -92,12 +105,47 @@ def serve(
     stop_controller = None if no_controller else _start_controller(settings)
     stop_alerter = start_alerter(settings, spec, rules)
     try:
-        run(spec, host=host, port=port, workers=workers, log_level=log_level,
-            factory=_factory(spec), tls=TLSFiles(*tls) if tls else None)
+        if scale is not None:
+            _run_ray(spec, host, port, scale, log_level, TLSFiles(*tls) if tls else None)
+        else:
+            run(spec, host=host, port=port, workers=workers or 1, log_level=log_level,
+                factory=_factory(spec), tls=TLSFiles(*tls) if tls else None)
     finally:
         for stop in (stop_alerter, stop_controller):
             if stop is not None:
                 stop()
+
+
+def _engine_scale(engine: str, port: int, workers: int | None, replicas: int | None,
+                  autoscale: str | None) -> Scale | None:
+    """None for the local engine; for Ray, the replicas asked for. InvalidInputError for
+    flags that do not go together."""
+    from modelport.errors import InvalidInputError
+    from modelport.serving.ray_engine import check_port, parse_scale
+
+    if engine == "local":
+        for flag, value in (("--replicas", replicas), ("--autoscale", autoscale)):
+            if value is not None:
+                raise InvalidInputError(f"{flag} needs --engine ray (the local engine's "
+                                        "processes are --workers)")
+        return None
+    if engine != "ray":
+        raise InvalidInputError(f"--engine {engine!r}: use local or ray")
+    if workers is not None:
+        raise InvalidInputError("--workers is for the local engine: with --engine ray give "
+                                "--replicas N or --autoscale MIN:MAX")
+    check_port(port)
+    return parse_scale(replicas, autoscale)
+
+
+def _run_ray(spec: ServeSpec, host: str, port: int, scale: Scale, log_level: str,
+             tls: TLSFiles | None) -> None:
+    """Replicas of one Ray Serve deployment, each the app a --workers process runs
+    (the control plane and dashboard included), each logging as this process does."""
+    from modelport.control.factory import app_from_env
+    from modelport.serving.ray_engine import run_ray
+    run_ray(spec, host=host, port=port, scale=scale, factory=app_from_env,
+            setup=functools.partial(_configure_logging, log_level), tls=tls)
 
 
 def _tls(cert: Path | None, key: Path | None) -> tuple[str, str] | None:
