@@ -103,8 +103,9 @@ def _start_ray(num_cpus: int | None) -> None:
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"])
         return
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-             configure_logging=False, _node_ip_address="127.0.0.1")
+    # address="local": always a new instance, never a Ray another user started here.
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+             log_to_driver=False, configure_logging=False, _node_ip_address="127.0.0.1")
 
 
 def score(settings: dict[str, Any], uri: str, input_path: Path, output: Path, *,
