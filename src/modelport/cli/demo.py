@@ -101,7 +101,9 @@ def demo(
     step(6, "serve it: OIP (Triton client), MLflow and /predict, then /metrics")
     with serving(home, serve_config(work / "serve.yaml")) as url:
         _query(url, X_test)
-        with Traffic(url, X_test.to_numpy().tolist()) as traffic:
+        # v1 and v2 answer every test row right: a wrong answer from them would be the
+        # server's fault (v3, the broken one, is wrong by design).
+        with Traffic(url, X_test.to_numpy().tolist(), y_test.tolist()) as traffic:
             deliver(reg, home, eval_file, X_train, y_train, traffic)
         watch(reg, home, url, X_test, y_test, work)
         if linger:

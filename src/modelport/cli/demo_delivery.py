@@ -43,12 +43,16 @@ def run_cli(*args: str, ok: tuple[int, ...] = (0,)) -> int:
 
 class Traffic:
     """A few clients sending one row at a time to ``/predict`` until stopped, counting
-    which version answered and every failure."""
+    which version answered and every failure; given each row's true label, also the
+    answers per version that differ from it."""
 
-    def __init__(self, url: str, rows: list[list[float]]) -> None:
+    def __init__(self, url: str, rows: list[list[float]],
+                 labels: list[Any] | None = None) -> None:
         self.url = url
         self.rows = rows
+        self.labels = labels
         self.answered: Counter[str] = Counter()
+        self.wrong: Counter[str] = Counter()
         self.failed = 0
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, args=(i,), daemon=True)
@@ -80,7 +84,8 @@ class Traffic:
         with httpx.Client(timeout=10) as client:
             n = i
             while not self._stop.is_set():
-                row = self.rows[n % len(self.rows)]
+                index = n % len(self.rows)
+                row = self.rows[index]
                 n += CLIENTS
                 try:
                     r = client.post(f"{self.url}/predict", json={"features": [row]})
@@ -88,14 +93,22 @@ class Traffic:
                     self.failed += 1
                     continue
                 if r.status_code == 200:
-                    self.answered[r.headers.get("x-model-version", "?")] += 1
+                    version = r.headers.get("x-model-version", "?")
+                    self.answered[version] += 1
+                    if self.labels is not None and \
+                            r.json().get("predictions") != [self.labels[index]]:
+                        self.wrong[version] += 1
                 else:
                     self.failed += 1
 
     def summary(self) -> str:
-        """Answers per version and failures so far."""
+        """Answers per version and failures so far (and wrong answers, if counted)."""
         per = ", ".join(f"v{v}: {n}" for v, n in sorted(self.answered.items()))
-        return f"answers by version: {per}; failed requests: {self.failed}"
+        text = f"answers by version: {per}; failed requests: {self.failed}"
+        if self.labels is not None:
+            wrong = ", ".join(f"v{v}: {self.wrong[v]}" for v in sorted(self.answered))
+            text += f"; answers other than the true label: {wrong}"
+        return text
 
 
 def _wait_rollout(reg: Registry, rollout_id: int, timeout: float = 120) -> Any:
