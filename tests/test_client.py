@@ -79,6 +79,28 @@ def test_identical_files_share_one_artifact(registry: Registry, data, tmp_path: 
     assert len(_blob_files(registry)) == n
 
 
+def test_a_registered_file_links_and_profiles_its_training_data(
+        registry: Registry, data, tmp_path: Path) -> None:
+    import skops.io as sio
+
+    X, y = data
+    model = LogisticRegression().fit(X, y)
+    path = tmp_path / "m.skops"
+    sio.dump(model, path)
+    v = registry.register_file("m", path, input_example=X.head(3), training_data=X,
+                               eval_data=X.head(20))
+    assert v.training_data["rows"] == len(X)
+    profile = registry.reference_profile(v.uri)  # what drift compares live traffic with
+    assert profile is not None and profile.rows == len(X)
+    linked = {d.role: d for d in registry.datasets.of_model(v.uri)}
+    assert (linked["training"].dataset, linked["eval"].dataset) == ("m-training", "m-eval")
+    assert registry.datasets.get(f"datasets:/m-eval/{linked['eval'].dataset_version}"
+                                 ).rows == 20
+    # Data the model cannot predict on keeps its feature profile, as with log_model.
+    with pytest.warns(UserWarning, match="no prediction profile"):
+        registry.register_file("m", path, training_data=X[["a", "b"]])
+
+
 def test_module_level_api_uses_modelport_home(home: Path, data) -> None:
     X, y = data
     model = LogisticRegression().fit(X, y)

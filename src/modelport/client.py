@@ -245,24 +245,34 @@ class Registry:
         if input_example is not None:
             output = _predict_example(model, flavor, saved, input_example)
             signature = infer_signature(input_example, output)
+        return self._register_linked(
+            name, flavor, saved,
+            lambda rows: _predict_example(model, flavor, saved, rows, "training_data"),
+            training_data, eval_data, signature=signature, input_example=input_example,
+            metrics=metrics, params=params, tags=tags, description=description,
+            sign_key=signer)
+
+    def _register_linked(self, name: str, flavor: Flavor, saved: SavedModel,
+                         predict: Any, training_data: Any, eval_data: Any,
+                         **register: Any) -> ModelVersion:
+        """``_register`` with the training data fingerprinted and profiled (``predict``
+        gives the model's outputs for the profile) and both data sets linked as
+        datasets, in the version's transaction; dataset bundles left by a failure (or
+        already held by an existing version) are removed."""
         data_print, extra = None, None
         refs: list[DatasetRef] = []
         prepared: list[Prepared] = []
         try:
             if training_data is not None:
                 data_print, profile = self._training_data(
-                    name, training_data, refs, prepared,
-                    lambda rows: _predict_example(model, flavor, saved, rows, "training_data"))
+                    name, training_data, refs, prepared, predict)
                 # Into the same bundle write as the model: one digest pins both.
                 extra = {PROFILE_FILE: profile.to_json()}
             if eval_data is not None:
                 self._link_data(name, "eval", eval_data, refs, prepared)
             version = self._register(
-                name, flavor, saved, signature=signature, input_example=input_example,
-                metrics=metrics, params=params, tags=tags, description=description,
-                training_data=data_print, extra_files=extra, sign_key=signer,
-                datasets=tuple(refs),
-            )
+                name, flavor, saved, training_data=data_print, extra_files=extra,
+                datasets=tuple(refs), **register)
         except BaseException:
             for p in prepared:  # the dataset bundles written for this version
                 self.datasets.discard(p)
@@ -340,9 +350,12 @@ class Registry:
         tags: dict[str, str] | None = None,
         description: str = "",
         sign_key: KeySource | None = None,
+        training_data: Any = None,
+        eval_data: Any = None,
     ) -> ModelVersion:
         """Register a model file made elsewhere, detecting its flavor from the content
-        (signed with ``sign_key`` as in ``log_model``)."""
+        (signed with ``sign_key``, ``training_data`` and ``eval_data`` profiled and
+        linked, as in ``log_model``)."""
         from modelport.signature import infer_signature
 
         validate_name(name)
@@ -364,11 +377,26 @@ class Registry:
         signature = None
         if input_example is not None:
             signature = infer_signature(input_example, predictor.predict(input_example))
-        return self._register(
-            name, flavor, saved, signature=signature, input_example=input_example,
-            metrics=metrics, params=params, tags={**(tags or {}), "source_file": p.name},
-            description=description, training_data=None, sign_key=signer,
-        )
+        tags = {**(tags or {}), "source_file": p.name}
+        if training_data is None and eval_data is None:
+            return self._register(
+                name, flavor, saved, signature=signature, input_example=input_example,
+                metrics=metrics, params=params, tags=tags, description=description,
+                training_data=None, sign_key=signer)
+
+        def predict(rows: Any) -> Any:
+            try:
+                return predictor.predict(rows)
+            except ModelportError:
+                raise
+            except Exception as exc:  # the file's model: any failure means bad data
+                raise InvalidInputError(f"the model cannot predict on training_data: {exc}"
+                                        ) from exc
+
+        return self._register_linked(
+            name, flavor, saved, predict, training_data, eval_data, signature=signature,
+            input_example=input_example, metrics=metrics, params=params, tags=tags,
+            description=description, sign_key=signer)
 
     def _register(
         self, name: str, flavor: Flavor, saved: SavedModel, *, signature: dict[str, Any] | None,

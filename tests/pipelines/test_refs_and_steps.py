@@ -54,6 +54,7 @@ def test_modelport_steps_build_the_documented_command_lines(
           - register: {name: iris, file: model.skops, metrics_file: metrics.json,
                        metrics: {auc: 0.5, accuracy: 0.1}, params: {C: 1.0},
                        tags: {team: ml}, input_example: ex.csv, trusted: true,
+                       training_data: train.parquet, eval_data: "datasets:/iris-eval/2",
                        description: "first try"}
           - gate: {data: eval.csv, target: species, against: champion, max_latency_ms: 5,
                    rules: ["accuracy >= 0.9", "f1 >= champion - 0.01"], junit: gate.xml}
@@ -66,7 +67,8 @@ def test_modelport_steps_build_the_documented_command_lines(
     assert register.modelport and register.keep_stdout
     assert register.argv == [
         "/py", "-m", "modelport", "models", "register", "iris", "model.skops", "--json",
-        "--trusted", "--input-example", "ex.csv",
+        "--trusted", "--input-example", "ex.csv", "--training-data", "train.parquet",
+        "--eval-data", "datasets:/iris-eval/2",
         "--metric", "auc=0.5", "--metric", "accuracy=0.97", "--metric", "f1=1.0",
         "--param", "C=1.0",
         "--tag", "pipeline=p", "--tag", "pipeline_run=RUN", "--tag", "git_commit=abc",

@@ -42,6 +42,7 @@ X, y = data.drop(columns=[target]), data[target]
 X_fit, X_eval, y_fit, y_eval = train_test_split(X, y, test_size=0.3, random_state=0)
 skops.io.dump(LogisticRegression(max_iter=1000).fit(X_fit, y_fit), "model.skops")
 X_fit.head(5).to_csv("example.csv", index=False)
+X_fit.to_parquet("train.parquet", index=False)  # linked and profiled for drift
 X_eval.assign(**{target: y_eval}).to_csv("eval.csv", index=False)
 print(f"fitted on {len(X_fit):,} labelled rows, {len(X_eval):,} held out for the gate")
 '''
@@ -58,6 +59,7 @@ name: retrain
 steps:
   - train: [{json.dumps(sys.executable)}, retrain.py]
   - register: {{name: iris, file: model.skops, input_example: example.csv,
+                training_data: train.parquet,
                 description: "retrained on labelled production traffic"}}
   - gate: {{data: eval.csv, target: label, rules: ["accuracy >= champion"]}}
   # A model retrained on drifted traffic answers it differently from stable by design:

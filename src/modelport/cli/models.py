@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -142,25 +142,53 @@ def register(
     sign_key: Annotated[Path | None, typer.Option(
         "--sign-key", help="Ed25519 private key (PEM) to sign the version with "
                            "[default: $MODELPORT_SIGNING_KEY if set].")] = None,
+    training_data: Annotated[str | None, typer.Option(
+        "--training-data", help="The features it was trained on: a CSV/Parquet file "
+                                "(registered as dataset NAME-training) or datasets:/N/V; "
+                                "profiled for drift and linked.")] = None,
+    eval_data: Annotated[str | None, typer.Option(
+        "--eval-data", help="Its evaluation data, linked as NAME-eval (file or URI).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a model file produced elsewhere; the flavor is detected from its content."""
+    from modelport.control.facade import LocalControl
     from modelport.datafiles import read_table
 
     reg = state(ctx).control()
     example = read_table(input_example) if input_example else None
     metrics = {k: _number(k, v) for k, v in _pairs(metric, "metric").items()}
-    version = reg.register_file(
-        name, file, trusted=trusted, input_example=example, metrics=metrics,
+    common: dict[str, Any] = dict(
+        trusted=trusted, input_example=example, metrics=metrics,
         params=_pairs(param, "param"), tags=_pairs(tag, "tag"), description=description,
-        sign_key=sign_key,
-    )
+        sign_key=sign_key)
+    if training_data is None and eval_data is None:
+        version = reg.register_file(name, file, **common)
+    elif not isinstance(reg, LocalControl):
+        raise InvalidInputError("--training-data and --eval-data work on a local registry "
+                                "only: unset MODELPORT_URL, or link the data afterwards")
+    else:
+        version = reg.registry.register_file(
+            name, file, training_data=_data_arg(training_data, "--training-data"),
+            eval_data=_data_arg(eval_data, "--eval-data"), **common)
     if as_json:
         print_json(version.to_dict())
     else:
         signed = f", signed by key {version.signing['key_id']}" if version.signing else ""
         info(f"registered [bold]{version.uri}[/] "
              f"({version.flavor}, {version.artifact_digest[:19]}{signed})")
+
+
+def _data_arg(value: str | None, flag: str) -> Any:
+    """A dataset URI as given, or the frame of a CSV/Parquet/JSON file."""
+    from modelport.datafiles import read_table
+
+    if value is None or value.startswith("datasets:/"):
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise InvalidInputError(f"{flag} {value}: no such file (or give datasets:/NAME/VERSION)")
+    return read_table(path)
 
 
 def _number(key: str, value: str) -> float:

@@ -39,6 +39,10 @@ class RegisterSpec(Strict):
     file: str = Field(description="Model file, relative to the pipeline's folder.")
     trusted: bool = False
     input_example: str | None = None
+    training_data: str | None = Field(
+        None, description="Features it was trained on (file or datasets:/N/V): profiled "
+                          "for drift and linked as a dataset.")
+    eval_data: str | None = Field(None, description="Evaluation data, linked as a dataset.")
     metrics_file: str | None = Field(None, description="JSON object of metric name → number.")
     metrics: dict[str, float] = {}
     params: Scalars = {}

@@ -58,6 +58,10 @@ def _register(spec: RegisterSpec, info: RunInfo) -> list[str]:
         args.append("--trusted")
     if spec.input_example:
         args += ["--input-example", spec.input_example]
+    if spec.training_data:
+        args += ["--training-data", spec.training_data]
+    if spec.eval_data:
+        args += ["--eval-data", spec.eval_data]
     metrics = dict(spec.metrics)
     if spec.metrics_file:
         metrics.update(read_metrics(info.folder / spec.metrics_file))
