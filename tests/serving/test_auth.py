@@ -228,8 +228,10 @@ def test_health_is_open_and_everything_else_needs_a_token(sqlite_registry: Regis
         for path in ("/v2/health/live", "/v2/health/ready", "/ping", "/health"):
             r = await h.call("GET", path)
             assert r.status_code == 200, (path, r.text)
-        for path in ("/v2", "/version", "/no/such/route", "/metrics", "/dashboard"):
+        for path in ("/v2", "/version", "/no/such/route", "/metrics", "/dashboard/api/x"):
             assert (await h.call("GET", path)).status_code == 401, path
+        page = await h.call("GET", "/dashboard")  # a browser: to the login form
+        assert page.status_code == 303 and page.headers["location"] == "/dashboard/login"
         # Server metadata and unknown routes need a valid token, not a particular scope.
         assert (await h.call("GET", "/v2", "scoped")).json()["name"] == "modelport"
         assert (await h.call("GET", "/version", "scoped")).status_code == 200

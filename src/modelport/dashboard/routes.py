@@ -46,6 +46,12 @@ _STATIC = {
 }
 
 
+# The login form posts to this server: the one page whose CSP allows a form action.
+_LOGIN_HEADERS = {**_HEADERS, "content-security-policy": _CSP.replace(
+    "form-action 'none'", "form-action 'self'")}
+MAX_LOGIN_BYTES = 4096
+
+
 def _asset(name: str) -> bytes:
     return resources.files("modelport.dashboard").joinpath("static", name).read_bytes()
 
@@ -53,6 +59,11 @@ def _asset(name: str) -> bytes:
 def _json(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
                     status_code=status, media_type="application/json", headers=_HEADERS)
+
+
+def _redirect(location: str, extra: dict[str, str] | None = None) -> Response:
+    return Response(status_code=303, headers={**_HEADERS, "location": location,
+                                              **(extra or {})})
 
 
 def parse_window(text: str | None) -> timedelta:
@@ -77,11 +88,15 @@ class Dashboard:
         self._lock = asyncio.Lock()
         self._static = {name: _asset(name) for name in _STATIC}
         self._index = _asset("index.html")
+        self._login = _asset("login.html")
 
     def routes(self) -> list[BaseRoute]:
         """The routes to mount beside the inference server's own."""
         return [
             Route("/dashboard", self.page), Route("/dashboard/", self.page),
+            Route("/dashboard/login", self.login_page, methods=["GET"]),
+            Route("/dashboard/login", self.login, methods=["POST"]),
+            Route("/dashboard/logout", self.logout, methods=["POST"]),
             Route("/dashboard/static/{path:path}", self.static),
             Route("/dashboard/api/overview", self.overview),
             Route("/dashboard/api/endpoints/{name}", self.detail),
@@ -106,6 +121,48 @@ class Dashboard:
 
     async def page(self, _: Request) -> Response:
         return Response(self._index, media_type="text/html; charset=utf-8", headers=_HEADERS)
+
+    async def login_page(self, request: Request) -> Response:
+        if request.scope.get("state", {}).get("authenticator") is None:
+            return _redirect("/dashboard")  # no auth on this server: nothing to sign in to
+        return Response(self._login, media_type="text/html; charset=utf-8",
+                        headers=_LOGIN_HEADERS)
+
+    async def login(self, request: Request) -> Response:
+        """Check the posted token as ``/dashboard`` would, then keep it in the cookie."""
+        from urllib.parse import parse_qs
+
+        from modelport.serving.auth import FLEET_READ, login_cookie
+
+        auth = request.scope.get("state", {}).get("authenticator")
+        if auth is None:
+            return _redirect("/dashboard")
+        body = await request.body()
+        fields = {}
+        if len(body) <= MAX_LOGIN_BYTES:
+            with contextlib.suppress(UnicodeDecodeError, ValueError):
+                fields = parse_qs(body.decode("ascii"), max_num_fields=4)
+        token = (fields.get("token") or [""])[0].strip()
+        status = 401
+        if token and token.isascii():
+            # The token checked exactly as a Bearer header on /dashboard: same cache,
+            # rate and failed-login limits, same FLEET_READ scope.
+            probe = {**request.scope, "path": "/dashboard", "root_path": "",
+                     "headers": [(b"authorization", f"Bearer {token}".encode())]}
+            refused = await auth.check(probe, {}, FLEET_READ)
+            if refused is None:
+                secure = request.url.scheme == "https"
+                return _redirect("/dashboard", {"set-cookie": login_cookie(token,
+                                                                           secure=secure)})
+            status = refused[0]
+        page = self._login.replace(b'role="alert" hidden>', b'role="alert">')
+        return Response(page, status_code=status, media_type="text/html; charset=utf-8",
+                        headers=_LOGIN_HEADERS)
+
+    async def logout(self, _: Request) -> Response:
+        from modelport.serving.auth import logout_cookie
+
+        return _redirect("/dashboard/login", {"set-cookie": logout_cookie()})
 
     async def static(self, request: Request) -> Response:
         path = request.path_params["path"]

@@ -46,6 +46,11 @@ STALE_LIMIT = 300.0  # seconds a verified token keeps working while the registry
 TOUCH_EVERY = 60.0  # seconds between last_used_at writes for one token
 MAX_VERDICTS = 1024  # cached authorize verdicts per token
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
+# Browsers send no Authorization header: the dashboard's login page turns a token into
+# this cookie, which is scoped to /dashboard (HttpOnly, SameSite=Strict) and accepted
+# there only, so it can never authorize an inference or a control-plane call.
+DASHBOARD_COOKIE = "modelport_dashboard"
+DASHBOARD_LOGIN = "/dashboard/login"
 _CHALLENGE = b'Bearer realm="modelport"'
 
 
@@ -77,7 +82,7 @@ FLEET_READ = Access(Action.READ)
 
 def route_access(path: str, config: AuthConfig, default_model: str | None) -> Access | None:
     """What a request to ``path`` needs, or None for an open route."""
-    if path in OPEN_PATHS:
+    if path in OPEN_PATHS or path in (DASHBOARD_LOGIN, "/dashboard/logout"):
         return None
     if path == "/metrics":
         return FLEET_READ if config.protect_metrics else None
@@ -308,8 +313,47 @@ def _bearer(scope: Scope) -> bytes:
                 raise AuthenticationError("unsupported authorization scheme: send "
                                           "Authorization: Bearer <token>")
             return token.strip()
+    if _is_dashboard(local_path(scope)):
+        cookie = dashboard_cookie(scope)
+        if cookie:
+            return cookie
     raise AuthenticationError("missing token: send Authorization: Bearer <token> (create "
                               "one with modelport tokens create)", missing=True)
+
+
+def _is_dashboard(path: str) -> bool:
+    return path == "/dashboard" or path.startswith("/dashboard/")
+
+
+def local_path(scope: Scope) -> str:
+    """The request's path without the app's ``root_path``."""
+    path: str = scope["path"]
+    root = scope.get("root_path") or ""
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+def dashboard_cookie(scope: Scope) -> bytes | None:
+    """The token in the request's dashboard cookie, if it sends one."""
+    prefix = DASHBOARD_COOKIE.encode() + b"="
+    for key, value in scope["headers"]:
+        if key == b"cookie":
+            for part in bytes(value).split(b";"):
+                part = part.strip()
+                if part.startswith(prefix) and len(part) > len(prefix):
+                    return part[len(prefix):]
+    return None
+
+
+def login_cookie(value: str, *, secure: bool, max_age: int = 12 * 3600) -> str:
+    """The Set-Cookie value that keeps a dashboard login (``value``: the token)."""
+    flags = "; Secure" if secure else ""
+    return (f"{DASHBOARD_COOKIE}={value}; Path=/dashboard; Max-Age={max_age}; HttpOnly; "
+            f"SameSite=Strict{flags}")
+
+
+def logout_cookie() -> str:
+    """The Set-Cookie value that ends a dashboard login."""
+    return f"{DASHBOARD_COOKIE}=; Path=/dashboard; Max-Age=0; HttpOnly; SameSite=Strict"
 
 
 def _address(scope: Scope) -> str:
@@ -355,15 +399,19 @@ class AuthMiddleware:
         if scope["type"] != "http":  # no websocket routes: none reaches the app unchecked
             await send({"type": "websocket.close", "code": 1008})
             return
-        path: str = scope["path"]
-        root = scope.get("root_path") or ""
-        if root and path.startswith(root):
-            path = path[len(root):]
+        path = local_path(scope)
+        state = scope.setdefault("state", {})
+        state["authenticator"] = self.auth  # the dashboard's login page verifies with it
         access = route_access(path, self.auth.config, self.default_model())
         if access is not None:
-            refused = await self.auth.check(scope, scope.setdefault("state", {}), access)
+            refused = await self.auth.check(scope, state, access)
             if refused is not None:
                 status, headers, body = refused
+                if status == 401 and path in ("/dashboard", "/dashboard/") and \
+                        scope["method"] == "GET":
+                    # A browser opening the page without its cookie: to the login form.
+                    status, headers, body = 303, [(b"location", DASHBOARD_LOGIN.encode()),
+                                                  (b"content-length", b"0")], b""
                 await send({"type": "http.response.start", "status": status,
                             "headers": headers})
                 await send({"type": "http.response.body", "body": body})
@@ -371,5 +419,6 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-__all__ = ["AUTHENTICATED", "FLEET_READ", "Access", "AuthConfig", "AuthMiddleware",
-           "Authenticator", "refusal", "route_access"]
+__all__ = ["AUTHENTICATED", "DASHBOARD_COOKIE", "DASHBOARD_LOGIN", "FLEET_READ", "Access",
+           "AuthConfig", "AuthMiddleware", "Authenticator", "dashboard_cookie", "local_path",
+           "login_cookie", "logout_cookie", "refusal", "route_access"]
