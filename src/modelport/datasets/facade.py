@@ -54,19 +54,9 @@ def summary(profile: ReferenceProfile) -> dict[str, Any]:
     for feature in out["features"]:
         feature.pop("sample", None)
         feature.pop("frequencies", None)
-    return _finite(out)
+    from modelport.monitoring.profile import finite
 
-
-def _finite(value: Any) -> Any:
-    import math
-
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
+    return finite(out)
 
 
 class Datasets:

@@ -136,7 +136,7 @@ class ReferenceProfile:
 
     def to_json(self) -> bytes:
         """The bytes stored in the bundle (non-finite numbers as null)."""
-        return orjson.dumps(_finite(self.to_dict()), option=orjson.OPT_SERIALIZE_NUMPY)
+        return orjson.dumps(finite(self.to_dict()), option=orjson.OPT_SERIALIZE_NUMPY)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReferenceProfile:
@@ -166,11 +166,12 @@ class ReferenceProfile:
             raise ArtifactIntegrityError(f"reference profile is not JSON: {exc}") from exc
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
+    """``value`` (JSON-shaped) with NaN and infinities as None: JSON has no such numbers."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value
