@@ -647,8 +647,11 @@ def test_demo(demo_process: dict[str, Any]) -> None:
                                                                          True]
         # The watching half: the server's own evaluator fired the drift alert, the
         # report and the dashboard saw the drifted traffic.
-        firing = {a.rule for a in reg.alerts.list("iris", state="firing")}
-        assert "petal-length-drift" in firing, stdout
+        # It may have resolved since: the retrained v4's drift reference is the drifted
+        # data it was trained on, so once v4 serves, the same traffic is no drift.
+        drift = [a for a in reg.alerts.list("iris") if a.rule == "petal-length-drift"]
+        assert drift, stdout
+        assert drift[0].state == "firing" or (drift[0].value or 0.0) < 0.2, drift[0]
         # The closing loop: the accuracy alert retrained iris on the labelled rows,
         # gated against the champion, and a canary (never a switch) promoted it.
         assert reg.get("iris@champion").version == 4
