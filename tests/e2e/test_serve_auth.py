@@ -93,8 +93,17 @@ def test_tokens_against_a_real_server(cli: Cli, home: Path, tmp_path: Path) -> N
             r = httpx.post(f"{url}/v2/models/{model}/infer", content=ROW, headers=bearer(ci),
                            timeout=10)
             assert r.status_code == 403 and model not in r.text
+        assert httpx.get(f"{url}/metrics", timeout=10).status_code == 401
+        page = httpx.get(f"{url}/dashboard", timeout=10)  # a browser: to the sign-in form
+        assert page.status_code == 303 and page.headers["location"] == "/dashboard/login"
+        signed = httpx.post(f"{url}/dashboard/login", data={"token": reader["token"]},
+                            timeout=10)
+        assert signed.status_code == 303 and "HttpOnly" in signed.headers["set-cookie"]
+        cookie = {"cookie": signed.headers["set-cookie"].split(";")[0]}
+        assert httpx.get(f"{url}/dashboard/api/overview", headers=cookie,
+                         timeout=10).status_code == 200
+        assert httpx.get(f"{url}/metrics", headers=cookie, timeout=10).status_code == 401
         for path in ("/metrics", "/dashboard"):
-            assert httpx.get(f"{url}{path}", timeout=10).status_code == 401, path
             assert httpx.get(f"{url}{path}", headers=bearer(ci), timeout=10
                              ).status_code == 403, path  # scoped: no fleet views
             ok = httpx.get(f"{url}{path}", headers=bearer(reader["token"]), timeout=10)
