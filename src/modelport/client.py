@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import builtins
 import functools
-import math
 import os
 import platform
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +21,20 @@ from modelport.errors import (
     ArtifactIntegrityError,
     ConfigurationError,
     InvalidInputError,
-    ModelportError,
     UntrustedModelError,
 )
 from modelport.flavors import Flavor, SavedModel, TrustPolicy, flavor_for_file, flavor_for_model
 from modelport.flavors import get_flavor as _get_flavor
-from modelport.flavors.base import Predictor, warn_on_major_mismatch
+from modelport.flavors.base import warn_on_major_mismatch
+from modelport.loaded import EXAMPLE_FILE, PROFILE_FILE, LoadedModel, VerifyReport, read_profile
+from modelport.registration import (
+    check_metrics,
+    check_tags,
+    jsonable,
+    predict_example,
+    predicting,
+    safe_in_use,
+)
 from modelport.registry.entities import AliasEvent, ModelVersion, RegisteredModel
 from modelport.registry.store import NewVersion, RegistryStore, SqlRegistryStore
 from modelport.uri import ModelURI, parse_uri, validate_name
@@ -49,72 +54,7 @@ if TYPE_CHECKING:
     from modelport.registry.retrains import RetrainStore
     from modelport.registry.tokens import TokenStore
 
-EXAMPLE_FILE = "input_example.json"
-PROFILE_FILE = "reference_profile.json"
 MAX_FILE_BYTES = 4 << 30  # a model file above 4 GiB is almost surely a mistake
-
-
-class LoadedModel:
-    """A version loaded for prediction: checks input against the signature, then predicts."""
-
-    def __init__(self, version: ModelVersion, flavor: Flavor, predictor: Predictor,
-                 bundle: Bundle) -> None:
-        self.version = version
-        self.flavor = flavor
-        self.predictor = predictor
-        self._bundle = bundle
-        sig = version.signature or {}
-        self._input_schema = sig.get("inputs")
-
-    def __repr__(self) -> str:
-        return f"<LoadedModel {self.version.uri} flavor={self.flavor.name}>"
-
-    @property
-    def signature(self) -> dict[str, Any] | None:
-        """The signature recorded at registration, or None."""
-        return self.version.signature
-
-    @property
-    def native(self) -> Any:
-        """The framework's own model object (estimator, booster, session, ...)."""
-        return self.flavor.native(self.predictor)
-
-    @property
-    def input_example(self) -> Any:
-        """The input example stored with the version, or None."""
-        if EXAMPLE_FILE not in self._bundle.manifest["files"]:
-            return None
-        from modelport.datafiles import example_from_json
-
-        return example_from_json(self._bundle.read(EXAMPLE_FILE))
-
-    @functools.cached_property
-    def reference_profile(self) -> ReferenceProfile | None:
-        """The profile of the training data (and of the model's outputs on it) stored at
-        registration with ``training_data=``, or None."""
-        return _read_profile(self._bundle)
-
-    def validate(self, data: Any) -> Any:
-        """``data`` checked and converted to the signature's layout."""
-        from modelport.signature import enforce
-
-        return enforce(self._input_schema, data)
-
-    def predict(self, data: Any) -> Any:
-        """Predictions for ``data`` after checking it against the signature."""
-        return self.predictor.predict(self.validate(data))
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """Outcome of re-reading a version's artifact."""
-
-    uri: str
-    digest: str
-    files: int
-    bytes: int
-    signed_by: str | None = None  # the key id in the version's signature record
-    signature: str = "unsigned"  # "verified" (by a trusted key), "unchecked" or "unsigned"
 
 
 class Registry:
@@ -243,11 +183,11 @@ class Registry:
         saved = flavor.save(model, artifacts) if artifacts else flavor.save(model)  # type: ignore[call-arg]
         signature = None
         if input_example is not None:
-            output = _predict_example(model, flavor, saved, input_example)
+            output = predict_example(model, flavor, saved, input_example)
             signature = infer_signature(input_example, output)
         return self._register_linked(
             name, flavor, saved,
-            lambda rows: _predict_example(model, flavor, saved, rows, "training_data"),
+            lambda rows: predict_example(model, flavor, saved, rows, "training_data"),
             training_data, eval_data, signature=signature, input_example=input_example,
             metrics=metrics, params=params, tags=tags, description=description,
             sign_key=signer)
@@ -384,17 +324,10 @@ class Registry:
                 metrics=metrics, params=params, tags=tags, description=description,
                 training_data=None, sign_key=signer)
 
-        def predict(rows: Any) -> Any:
-            try:
-                return predictor.predict(rows)
-            except ModelportError:
-                raise
-            except Exception as exc:  # the file's model: any failure means bad data
-                raise InvalidInputError(f"the model cannot predict on training_data: {exc}"
-                                        ) from exc
-
         return self._register_linked(
-            name, flavor, saved, predict, training_data, eval_data, signature=signature,
+            name, flavor, saved,
+            lambda rows: predicting(lambda: predictor.predict(rows), "training_data"),
+            training_data, eval_data, signature=signature,
             input_example=input_example, metrics=metrics, params=params, tags=tags,
             description=description, sign_key=signer)
 
@@ -422,9 +355,9 @@ class Registry:
             artifact_size=written.size,
             created_by=self.settings.user,
             signature=signature,
-            metrics=_check_metrics(metrics),
-            params=_jsonable(params or {}, "params"),
-            tags=_check_tags(tags),
+            metrics=check_metrics(metrics),
+            params=jsonable(params or {}, "params"),
+            tags=check_tags(tags),
             training_data=training_data,
             environment={"python": platform.python_version(), "libraries": libraries,
                          "platform": platform.platform(terse=True)},
@@ -440,7 +373,7 @@ class Registry:
         except BaseException:
             # Leave no orphan: remove blobs this call created, unless a concurrent
             # registration of identical content has referenced them meanwhile.
-            if not _safe_in_use(self.store, written.digest):
+            if not safe_in_use(self.store, written.digest):
                 for digest in written.created:
                     self.artifacts.delete(digest)
             raise
@@ -531,7 +464,7 @@ class Registry:
         """The reference profile of a version (None if it was registered without
         ``training_data``); reads the bundle only, the model is not loaded."""
         version = self.get(uri)
-        return _read_profile(Bundle(self.artifacts, version.artifact_digest))
+        return read_profile(Bundle(self.artifacts, version.artifact_digest))
 
     # -- aliases and deletes ------------------------------------------------------------
 
@@ -617,71 +550,3 @@ def _dataset_version(registry: Registry, data: Any) -> Any:
                 "(modelport datasets register NAME FILE)")
         return registry.datasets.get(data)
     return None
-
-
-def _safe_in_use(store: RegistryStore, digest: str) -> bool:
-    try:
-        return store.digest_in_use(digest)
-    except Exception:  # the database may be what failed; keep the blobs rather than guess
-        return True
-
-
-def _read_profile(bundle: Bundle) -> ReferenceProfile | None:
-    if PROFILE_FILE not in bundle.manifest["files"]:
-        return None
-    from modelport.monitoring.profile import ReferenceProfile
-
-    return ReferenceProfile.from_json(bundle.read(PROFILE_FILE))
-
-
-def _predict_example(model: Any, flavor: Flavor, saved: SavedModel, example: Any,
-                     what: str = "input_example") -> Any:
-    """The model's output on its input example (to infer the output schema) or on
-    training rows (to profile its outputs)."""
-    try:
-        if flavor.name not in ("sklearn", "pickle"):
-            # A PythonModel may need load_context (its artifacts), an ONNX graph has no
-            # predict and a raw XGBoost Booster wants a DMatrix: ask the reloaded model,
-            # which is also what serving will run. The caller's own object: trust is moot.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return flavor.validate(saved, TrustPolicy(trusted=True)).predict(example)
-        return model.predict(example)
-    except ModelportError:
-        raise
-    except Exception as exc:  # the user's model: any failure means a bad example
-        raise InvalidInputError(f"the model cannot predict on {what}: {exc}") from exc
-
-
-def _check_metrics(metrics: dict[str, float] | None) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for key, value in (metrics or {}).items():
-        if not isinstance(key, str) or not key:
-            raise InvalidInputError(f"metric names must be non-empty strings, got {key!r}")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"metric {key!r} is not a number: {value!r}") from None
-        if not math.isfinite(number):
-            raise InvalidInputError(f"metric {key!r} is not finite: {value!r}")
-        out[key] = number
-    return out
-
-
-def _check_tags(tags: dict[str, str] | None) -> dict[str, str]:
-    out = {}
-    for key, value in (tags or {}).items():
-        if not isinstance(key, str) or not key or len(key) > 250:
-            raise InvalidInputError(f"tag names must be strings of 1-250 characters, got {key!r}")
-        out[key] = str(value)
-    return out
-
-
-def _jsonable(value: dict[str, Any], what: str) -> dict[str, Any]:
-    import orjson
-
-    try:
-        return orjson.loads(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY
-                                         | orjson.OPT_NON_STR_KEYS))
-    except TypeError as exc:
-        raise InvalidInputError(f"{what} must be JSON-serialisable: {exc}") from exc

@@ -144,7 +144,7 @@ class Datasets:
     def discard(self, prepared: Prepared, keep: frozenset[str] = frozenset()) -> None:
         """Remove the blobs :meth:`prepare` created, unless a version references their
         bundle; ``keep``: blobs another bundle written meanwhile may share."""
-        from modelport.client import _safe_in_use
+        from modelport.registration import safe_in_use as _safe_in_use
 
         if not _safe_in_use(self.registry.store, prepared.written.digest):
             for digest in prepared.written.created:
