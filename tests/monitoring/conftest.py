@@ -38,6 +38,11 @@ def labels_out(values: list[Any]) -> list[T]:
     return [T("output-0", np.asarray(values))]
 
 
+def pairs(tensors: list[T]) -> tuple[tuple[str, np.ndarray[Any, Any]], ...]:
+    """Tensors as a log record holds them: (name, array) pairs."""
+    return tuple((t.name, t.data) for t in tensors)
+
+
 class Gate:
     """A before_write hook that blocks the writer until released (no sleeps, no races)."""
 
@@ -63,7 +68,7 @@ def gate() -> Gate:
 def write_predictions(root: Path, records: list[tuple[str, datetime, int, object]],
                       endpoint: str = "iris", variant: str = "stable", tag: str = "x") -> None:
     """(request id, time, version, prediction) rows, written as the writer would."""
-    recs = [(endpoint, ts.timestamp(), rid, version, variant, rows(1),
-             labels_out([pred]), 1.0, None, 1) for rid, ts, version, pred in records]
+    recs = [(endpoint, ts.timestamp(), rid, version, variant, pairs(rows(1)),
+             pairs(labels_out([pred])), 1.0, None, 1) for rid, ts, version, pred in records]
     for i, (ep, day, table, _) in enumerate(prediction_tables(recs)):
         write_atomic(table, partition(root, "predictions", ep, day) / f"t-{tag}-{i:06d}.parquet")

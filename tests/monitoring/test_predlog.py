@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,6 +92,28 @@ def test_full_buffer_drops_and_counts_instead_of_blocking(tmp_path: Path, gate) 
     assert log.close(WAIT)
     assert log.stats()["iris"] == {"written": 11, "dropped": 6, "sampled_out": 0, "failed": 0}
     assert read_predictions(tmp_path, "iris").num_rows == 11
+
+
+def test_buffered_records_drop_out_of_the_cyclic_gc(tmp_path: Path, gate) -> None:
+    # A busy server buffers thousands of records; each full collection walks every one
+    # the GC still tracks. Built of exact tuples, strings, numbers and arrays, a record
+    # is untracked within its first few collections (before, ~5 tracked objects per
+    # buffered request reached the oldest generation), with a table schema too.
+    log = PredictionLog(tmp_path, worker_id="w1", flush_rows=1_000_000, before_write=gate)
+    for i in range(50):
+        assert log.offer("iris", f"r{i}", 1, "stable", rows(1), labels_out([0]), 1.0,
+                         IRIS_SCHEMA)
+    for _ in range(3):
+        gc.collect()
+    buffered = list(log._writer._items)
+    assert len(buffered) == 50
+    assert not any(gc.is_tracked(r) for r in buffered)
+    assert buffered[0][8] == tuple(c["name"] for c in IRIS_SCHEMA["columns"])
+    gate.release.set()
+    assert log.close(WAIT)
+    table = read_predictions(tmp_path, "iris")
+    assert table.num_rows == 50
+    assert table.schema.field("inputs").type.field(2).name == "petal_length"
 
 
 def test_close_flushes_and_refuses_later_offers(tmp_path: Path) -> None:

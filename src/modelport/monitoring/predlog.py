@@ -27,13 +27,13 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from modelport.errors import InvalidInputError
 from modelport.monitoring.layout import PREDICTIONS
-from modelport.monitoring.tabulate import NamedArray, prediction_tables
+from modelport.monitoring.tabulate import NamedArray, feature_names, prediction_tables
 from modelport.monitoring.writer import BackgroundWriter, WriterConfig
 
 #: The counters ``stats`` reports per endpoint (and a server exports as metrics).
@@ -67,27 +67,22 @@ def default_worker_id() -> str:
     return f"{host}_{os.getpid()}"
 
 
-class _Array(NamedTuple):
-    """A tensor as the buffer keeps it: a tuple of a str and an array, which the cyclic
-    GC stops tracking. Buffering the server's own objects (dataclasses, lists) for
-    seconds put ~5 tracked objects a request into the oldest generation, and each full
-    collection walked them all: a measurable share of a busy server's time."""
-
-    name: str
-    data: np.ndarray[Any, Any]
-
-
-_new_tuple = tuple.__new__
+# The buffer holds records for seconds, thousands at a time, so they are built only of
+# exact tuples, strings, numbers and arrays: the cyclic GC stops tracking such tuples at
+# their first collection. A NamedTuple is a tuple subclass, which it tracks for good, and
+# a dict inside a record keeps the record tracked: with those, each full collection of
+# a busy server walked ~5 objects per buffered request (50-80 ms pauses on this machine).
+_Array = tuple[str, np.ndarray[Any, Any]]
+MAX_SCHEMAS = 256  # versions whose feature names are remembered (more: recomputed)
 
 
 def _arrays(tensors: Sequence[NamedArray]) -> tuple[_Array, ...]:
-    """The tensors as ``_Array`` tuples. Built with ``tuple.__new__`` (a NamedTuple's own
-    constructor is a Python function) and without a list for the one-tensor case: the
+    """The tensors as (name, array) pairs, without a list for the one-tensor case: the
     offer runs on the event loop for every answered request."""
     if len(tensors) == 1:
         t = tensors[0]
-        return (_new_tuple(_Array, (t.name, t.data)),)
-    return tuple([_new_tuple(_Array, (t.name, t.data)) for t in tensors])
+        return ((t.name, t.data),)
+    return tuple([(t.name, t.data) for t in tensors])
 
 
 class _Endpoint:
@@ -121,6 +116,9 @@ class PredictionLog:
             WriterConfig(max_queue_rows, flush_rows, flush_seconds),
             before_write=before_write, on_written=self._written)
         self.worker_id = self._writer.worker_id
+        # id(schema) -> (schema, its feature names); the schema is kept so its id is not
+        # reused by another while remembered.
+        self._features: dict[int, tuple[Mapping[str, Any], tuple[str, ...] | None]] = {}
 
     def set_sample_rate(self, endpoint: str, rate: float) -> None:
         """Change one endpoint's rate (e.g. on a configuration reload)."""
@@ -156,11 +154,23 @@ class PredictionLog:
             st.sampled_out += rows
             return False
         record = (endpoint, time.time(), request_id, version, variant, _arrays(inputs),
-                  _arrays(outputs), latency_ms, schema, rows)
+                  _arrays(outputs), latency_ms, self._feature_names(schema), rows)
         if self._writer.put(record, rows):
             return True
         st.dropped += rows
         return False
+
+    def _feature_names(self, schema: Mapping[str, Any] | None) -> tuple[str, ...] | None:
+        if schema is None:
+            return None
+        known = self._features.get(id(schema))
+        if known is not None and known[0] is schema:
+            return known[1]
+        names = feature_names(schema)
+        found = tuple(names) if names is not None else None
+        if len(self._features) < MAX_SCHEMAS:
+            self._features[id(schema)] = (schema, found)
+        return found
 
     def _written(self, endpoint: str, rows: int, ok: bool) -> None:
         st = self._state(endpoint)

@@ -28,9 +28,11 @@ import numpy as np
 
 from modelport.monitoring.layout import day_of
 
-#: (endpoint, ts, request_id, version, variant, inputs, outputs, latency_ms, schema, rows)
-Record = tuple[str, float, str, int, str, Sequence[Any], Sequence[Any], float,
-               Mapping[str, Any] | None, int]
+#: (endpoint, ts, request_id, version, variant, inputs, outputs, latency_ms, features,
+#: rows); inputs and outputs are (name, array) pairs, features the table signature's
+#: column names (None for a tensor signature).
+Record = tuple[str, float, str, int, str, Sequence[tuple[str, Any]], Sequence[tuple[str, Any]],
+               float, Sequence[str] | None, int]
 
 
 class NamedArray(Protocol):
@@ -112,9 +114,9 @@ def prediction_tables(records: list[Record]) -> list[tuple[str, date, Any, int]]
     # by tensor: one numpy call per column instead of Python work per row.
     keyed: dict[tuple[Any, ...], list[Record]] = {}
     for rec in records:
-        key = (rec[0], int(rec[1] // 86400), id(rec[8]),
-               tuple([(t.name, t.data.dtype, t.data.shape[1:]) for t in rec[5]]),
-               tuple([(t.name, t.data.dtype, t.data.shape[1:]) for t in rec[6]]))
+        key = (rec[0], int(rec[1] // 86400), rec[8],
+               tuple([(name, data.dtype, data.shape[1:]) for name, data in rec[5]]),
+               tuple([(name, data.dtype, data.shape[1:]) for name, data in rec[6]]))
         found = keyed.get(key)
         if found is None:
             keyed[key] = [rec]
@@ -147,20 +149,20 @@ def _group_table(recs: list[Record]) -> Any:
     import pyarrow as pa
 
     first = recs[0]
-    features = feature_names(first[8])
-    in_names = [t.name for t in first[5]]
-    cat_in = [_concat([r[5][i].data for r in recs]) for i in range(len(in_names))]
+    features = list(first[8]) if first[8] is not None else None
+    in_names = [name for name, _ in first[5]]
+    cat_in = [_concat([r[5][i][1] for r in recs]) for i in range(len(in_names))]
     if len(cat_in) == 1 and features and len(features) > 1 and cat_in[0].ndim == 1:
         # Rows sent without their batch dimension: one row of len(features) values each.
         cat_in[0] = cat_in[0].reshape(-1, len(features))
         counts = np.ones(len(recs), dtype=np.int64)
     else:
-        counts = np.array([r[5][0].data.shape[0] if r[5][0].data.ndim else 1 for r in recs]
+        counts = np.array([r[5][0][1].shape[0] if r[5][0][1].ndim else 1 for r in recs]
                           if in_names else [1] * len(recs), dtype=np.int64)
     inputs = input_columns(in_names, cat_in, features)
     n = int(counts.sum())
-    outputs = {t.name: _field(_concat([r[6][i].data for r in recs]))
-               for i, t in enumerate(first[6])}
+    outputs = {name: _field(_concat([r[6][i][1] for r in recs]))
+               for i, (name, _) in enumerate(first[6])}
     outputs = {k: v for k, v in outputs.items() if v.shape[0] == n}  # ragged: not loggable
     inputs = {k: v for k, v in inputs.items() if v.shape[0] == n}
     starts = np.repeat(np.cumsum(counts) - counts, counts)
