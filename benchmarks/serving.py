@@ -55,6 +55,7 @@ import httpx
 import joblib
 import numpy as np
 import pandas as pd
+import rich.markup
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -835,7 +836,8 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except BenchError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        # escape: "pip install -e '.[bench]'" is not rich markup
+        err.print(f"[red]error:[/] {rich.markup.escape(str(exc))}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")

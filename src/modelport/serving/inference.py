@@ -50,19 +50,38 @@ class Limits:
     request_timeout: float = 30.0
 
 
-@dataclass(slots=True)  # not frozen: one is made per request, and frozen init is slow
+@dataclass(slots=True)
 class Target:
-    """What an inference path names: its protocol, and the model and version in it."""
+    """What an inference path names: its protocol, and the model and version in it.
+
+    ``number`` and ``checked`` are filled once the name and version have been validated
+    (``check``): ``match`` hands the same checked Target to every request on a valid path
+    it has seen, so a busy path is parsed and validated once, not per request.
+    """
 
     protocol: str
     name: str | None = None
     version: str | None = None
+    number: int | None = None  # ``version`` as a validated number
+    checked: bool = False
+
+    def check(self) -> None:
+        """Validate the name and version (a 400 naming the fault), once."""
+        if not self.checked:
+            assert self.name is not None
+            validate_name(self.name)
+            self.number = parse_version(self.version)
+            self.checked = True
 
 
 _READ_HEADERS = frozenset({b"content-type", b"content-encoding",
                            b"inference-header-content-length"})
-_PREDICT = Target("simple")
-_INVOCATIONS = Target("mlflow")
+_PREDICT = Target("simple", checked=True)
+_INVOCATIONS = Target("mlflow", checked=True)
+# Paths name models, so a server sees few of them; the cap keeps a client inventing
+# paths from growing the cache (past it, new paths just get a fresh Target each time).
+_TARGETS: dict[str, Target] = {}
+MAX_CACHED_TARGETS = 1024
 
 
 def match(scope: Scope) -> Target | None:
@@ -77,6 +96,19 @@ def match(scope: Scope) -> Target | None:
         return _PREDICT
     if path == "/invocations":
         return _INVOCATIONS
+    target = _TARGETS.get(path)
+    if target is None:
+        target = _parse_path(path)
+        if target is not None and len(_TARGETS) < MAX_CACHED_TARGETS:
+            try:
+                target.check()
+            except InvalidInputError:  # not cached: each request gets its own 400
+                return target
+            _TARGETS[path] = target
+    return target
+
+
+def _parse_path(path: str) -> Target | None:
     if path.startswith("/v2/models/") and path.endswith("/infer"):
         parts = path[11:-6].split("/")
         if len(parts) == 1 and parts[0]:
@@ -172,17 +204,17 @@ class Server:
                     _render_mlflow, mlflow.render_error)
         name = target.name
         assert name is not None
-        validate_name(name)
+        target.check()
         if target.protocol == "kserve_v1":
             return (lambda body: kserve_v1.parse_predict(body, model=name, max_rows=max_rows),
                     _render_kserve_v1, kserve_v1.render_error)
-        version = parse_version(target.version)
+        version = target.number
         raw_len = headers.get(b"inference-header-content-length")
         if raw_len is not None and not (raw_len.isascii() and raw_len.isdigit()):
             raise InvalidInputError("Inference-Header-Content-Length must be a number")
         length = int(raw_len) if raw_len is not None else None
-        return (lambda body: oip.parse_infer(body, model=name, version=version,
-                                             header_length=length),
+        return (lambda body: oip.parse_infer_body(body, model=name, version=version,
+                                                  header_length=length),
                 oip.render_infer, oip.render_error)
 
     async def handle(self, target: Target, scope: Scope, receive: Receive,

@@ -77,6 +77,15 @@ def parse_infer(body: bytes, *, model: str, version: int | None, header_length: 
     validate_name(model)
     if version is not None and (type(version) is not int or version < 1):
         raise InvalidInputError(f"invalid model version {_show(version)}: expected a number >= 1")
+    return parse_infer_body(body, model=model, version=version, header_length=header_length,
+                            max_elements=max_elements)
+
+
+def parse_infer_body(body: bytes, *, model: str, version: int | None,
+                     header_length: int | None, max_elements: int = 50_000_000
+                     ) -> InferenceRequest:
+    """``parse_infer`` for a caller that has validated ``model`` and ``version`` already
+    (the server does it once per path, not per request)."""
     if not isinstance(body, bytes | bytearray | memoryview):
         raise InvalidInputError("the request body must be bytes")
     if header_length is None and type(body) is bytes:
