@@ -25,10 +25,11 @@ from modelport.errors import (
     ModelNotFoundError,
     VersionNotFoundError,
 )
+from modelport.registry import aliases as alias_rows
 from modelport.registry import audit, db
 from modelport.registry import datasets as dataset_rows
 from modelport.registry.entities import SIGNING_FIELD, AliasEvent, ModelVersion, RegisteredModel
-from modelport.registry.schema import alias_events, dataset_versions, model_aliases, model_versions
+from modelport.registry.schema import dataset_versions, model_aliases, model_versions
 from modelport.registry.schema import registered_models as models_t
 from modelport.registry.times import as_utc, utcnow
 from modelport.uri import ModelURI, validate_alias, validate_name
@@ -445,45 +446,17 @@ class SqlRegistryStore:
         validate_alias(alias)
         model = self._model_row(conn, name, lock=True)
         self._version_row(conn, model["id"], name, version)
-        current = self._alias_version(conn, model["id"], alias)
-        now = utcnow()
-        if current is None:
-            conn.execute(
-                sa.insert(model_aliases).values(
-                    model_id=model["id"], alias=alias, version=version,
-                    updated_at=now, updated_by=actor,
-                )
-            )
-        elif current != version:
-            conn.execute(
-                sa.update(model_aliases)
-                .where(model_aliases.c.model_id == model["id"], model_aliases.c.alias == alias)
-                .values(version=version, updated_at=now, updated_by=actor)
-            )
-        else:
-            last = self._events(conn, model["id"], name, alias)
-            if last:
-                return last[-1]
-        return self._record(
-            conn, model["id"], name, alias, current, version, actor, reason, now
-        )
+        return alias_rows.point(conn, model["id"], name, alias, version, actor, reason)
 
     def delete_alias(self, name: str, alias: str, actor: str, reason: str = "") -> AliasEvent:
         """Remove ``alias``; the removal is kept in the alias history."""
         validate_alias(alias)
         with self._write() as conn:
             model = self._model_row(conn, name, lock=True)
-            current = self._alias_version(conn, model["id"], alias)
-            if current is None:
+            event = alias_rows.remove(conn, model["id"], name, alias, actor, reason, utcnow())
+            if event is None:
                 raise AliasNotFoundError(f"model {name!r} has no alias {alias!r}")
-            conn.execute(
-                sa.delete(model_aliases).where(
-                    model_aliases.c.model_id == model["id"], model_aliases.c.alias == alias
-                )
-            )
-            return self._record(
-                conn, model["id"], name, alias, current, None, actor, reason, utcnow()
-            )
+            return event
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         """Every move of ``alias`` (or of all aliases of ``name``), oldest first."""
@@ -491,50 +464,7 @@ class SqlRegistryStore:
             validate_alias(alias)
         with self._read() as conn:
             model = self._model_row(conn, name, deleted_ok=True)
-            return self._events(conn, model["id"], name, alias)
-
-    def _alias_version(self, conn: Connection, model_id: int, alias: str) -> int | None:
-        return conn.execute(
-            sa.select(model_aliases.c.version).where(
-                model_aliases.c.model_id == model_id, model_aliases.c.alias == alias
-            )
-        ).scalar()
-
-    def _events(
-        self, conn: Connection, model_id: int, name: str, alias: str | None
-    ) -> list[AliasEvent]:
-        q = sa.select(alias_events).where(alias_events.c.model_id == model_id)
-        if alias is not None:
-            q = q.where(alias_events.c.alias == alias)
-        return [
-            AliasEvent(
-                id=r["id"], name=name, alias=r["alias"], from_version=r["from_version"],
-                to_version=r["to_version"], actor=r["actor"], reason=r["reason"],
-                at=as_utc(r["at"]),  # type: ignore[arg-type]
-            )
-            for r in conn.execute(q.order_by(alias_events.c.id)).mappings()
-        ]
-
-    def _record(
-        self, conn: Connection, model_id: int, name: str, alias: str,
-        from_version: int | None, to_version: int | None, actor: str, reason: str, at: datetime,
-    ) -> AliasEvent:
-        event_id = conn.execute(
-            sa.insert(alias_events)
-            .values(
-                model_id=model_id, alias=alias, from_version=from_version,
-                to_version=to_version, actor=actor, reason=reason, at=at,
-            )
-            .returning(alias_events.c.id)
-        ).scalar_one()
-        # Every alias move passes here (set, delete, dropped with its version or model).
-        audit.append(conn, actor=actor,
-                     action=audit.ALIAS_SET if to_version is not None else audit.ALIAS_DELETE,
-                     target=f"{name}@{alias}", model=name,
-                     before=None if from_version is None else {"version": from_version},
-                     after=None if to_version is None else {"version": to_version},
-                     reason=reason)
-        return AliasEvent(event_id, name, alias, from_version, to_version, actor, reason, at)
+            return alias_rows.events(conn, model["id"], name, alias)
 
     # -- soft delete --------------------------------------------------------------------
 
@@ -544,8 +474,8 @@ class SqlRegistryStore:
             model = self._model_row(conn, name, lock=True)
             self._version_row(conn, model["id"], name, version)
             now = utcnow()
-            self._drop_aliases(conn, model["id"], name, actor, reason or "version deleted", now,
-                               version=version)
+            alias_rows.drop(conn, model["id"], name, actor, reason or "version deleted", now,
+                            version=version)
             conn.execute(
                 sa.update(model_versions)
                 .where(model_versions.c.model_id == model["id"],
@@ -561,7 +491,7 @@ class SqlRegistryStore:
         with self._write() as conn:
             model = self._model_row(conn, name, lock=True)
             now = utcnow()
-            self._drop_aliases(conn, model["id"], name, actor, reason or "model deleted", now)
+            alias_rows.drop(conn, model["id"], name, actor, reason or "model deleted", now)
             live = list(conn.execute(
                 sa.select(model_versions.c.version)
                 .where(model_versions.c.model_id == model["id"],
@@ -580,23 +510,6 @@ class SqlRegistryStore:
                 sa.update(models_t).where(models_t.c.id == model["id"])
                 .values(deleted_at=now, updated_at=now)
             )
-
-    def _drop_aliases(
-        self, conn: Connection, model_id: int, name: str, actor: str, reason: str,
-        now: datetime, version: int | None = None,
-    ) -> None:
-        q = sa.select(model_aliases.c.alias, model_aliases.c.version).where(
-            model_aliases.c.model_id == model_id
-        )
-        if version is not None:
-            q = q.where(model_aliases.c.version == version)
-        for alias, ver in list(conn.execute(q)):
-            conn.execute(
-                sa.delete(model_aliases).where(
-                    model_aliases.c.model_id == model_id, model_aliases.c.alias == alias
-                )
-            )
-            self._record(conn, model_id, name, alias, ver, None, actor, reason, now)
 
 
 def _dialect_insert(dialect: str) -> Any:
