@@ -13,7 +13,10 @@ requests/s, p50 and p99 at concurrency 1, 8 and 64, one row per request, for:
 - a hand-written Starlette ``/predict`` calling ``model.predict`` on the event loop;
 - the blog tutorials' Flask ``/predict`` under gunicorn (one sync worker);
 - ``modelport serve``, OIP JSON (``/v2/models/NAME/infer``) and ``/predict``, one server
-  per model with batching ``max_batch_size: 64, max_latency_ms: 5``.
+  per model with batching ``max_batch_size: 64, max_latency_ms: 5``;
+- a control for tail latency: the no-op app spinning, per request, modelport's own CPU
+  time per iris OIP request (measured at the start of the run, c=64, against the
+  no-op), so it has modelport's throughput and none of its code (``apps/busy_app.py``).
 
 Models: LogisticRegression on iris (4 features) and RandomForest (100 trees, depth 10)
 on ``make_classification(5000, 20)``, fitted here. Every server is pinned to CPU 0
@@ -487,11 +490,33 @@ def targets(rows: list[Row]) -> list[dict[str, Any]]:
     return result
 
 
+def calibrate(noop: Case, modelport: Case, seconds: int) -> float:
+    """modelport's own CPU µs per request at c=64 (its time per request over the
+    no-op's, both on the one server CPU), for the fixed-cost control."""
+    assert noop.lua is not None and modelport.lua is not None
+    rates = {}
+    for case in (noop, modelport):
+        url = case.server.url + case.path
+        run_wrk(url, case.lua, 64, WARMUP_SECONDS)
+        rates[case.system] = run_wrk(url, case.lua, 64, max(seconds, 3))["rps"]
+    cost = max(0.0, 1e6 / rates["modelport"] - 1e6 / rates["noop"])
+    progress(f"calibrated the control: modelport {rates['modelport']:,.0f} req/s, no-op "
+             f"{rates['noop']:,.0f} req/s: {cost:.0f} µs of CPU per request")
+    return cost
+
+
 def context(rows: list[Row]) -> list[dict[str, Any]]:
     """Readings that are not targets but say what the targets mean on this machine."""
     noop1 = find(rows, "-", "noop", "/predict", 1)
     items = [{"reading": "no-op c1 p50 (the HTTP round trip alone)",
               "value": round(noop1.p50_us, 1), "unit": "µs"}]
+    control = find(rows, "-", "noop+cpu", "/predict", 64)
+    items += [{"reading": "c64 control (no-op + modelport's CPU per request): req/s",
+               "value": round(control.rps), "unit": "req/s"},
+              {"reading": "c64 control (no-op + modelport's CPU per request): p50",
+               "value": round(control.p50_us / 1e3, 2), "unit": "ms"},
+              {"reading": "c64 control (no-op + modelport's CPU per request): p99",
+               "value": round(control.p99_us / 1e3, 2), "unit": "ms"}]
     for model in ("iris", "forest"):
         floor = find(rows, model, "floor-numpy", "in-process", 1)
         hand1 = find(rows, model, "starlette", "/predict", 1)
@@ -747,6 +772,15 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         for i, case in enumerate(cases):
             case.check()
             case.lua = write_lua(workdir / f"case-{i}.lua", case.body)
+        cost_us = calibrate(cases[0], next(c for c in cases if c.key == (
+            iris.name, "modelport", "oip-json")), args.duration)
+        busy = start(Server(f"no-op + {cost_us:.0f} µs of CPU per request",
+                            [python, "-m", "uvicorn", "busy_app:app", "--app-dir", str(APPS),
+                             *uvicorn_flags], {**env, "BUSY_US": f"{cost_us:.1f}"},
+                            workdir / "busy.log", "/predict", iris.predict_body()))
+        cases.insert(1, Case("-", "noop+cpu", "/predict", busy, "/predict",
+                             iris.predict_body(), None))
+        cases[1].lua = cases[0].lua
 
         floors: list[tuple[tuple[str, str, str], Callable[[], Any]]] = []
         for m in models:
