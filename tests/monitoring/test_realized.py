@@ -88,6 +88,22 @@ def test_empty_windows_and_versions_without_labels(tmp_path: Path) -> None:
     assert realized_metrics(tmp_path, "iris", now=NOW).unknown == 1
 
 
+def test_labelled_only_skips_the_prediction_scan_until_labels_arrive(tmp_path: Path) -> None:
+    # The server's gauge update asks labelled_only: with no labels in the window it must
+    # not read the predictions at all (a corrupt file shows whether it was opened).
+    write_predictions(tmp_path, [("a", IN, 1, 0), ("b", IN, 1, 1)])
+    day = next((tmp_path / "predictions" / "endpoint=iris").iterdir())
+    (day / "t-corrupt-000000.parquet").write_bytes(b"not parquet")
+    full = realized_metrics(tmp_path, "iris", now=NOW)
+    assert full.versions[0].predictions == 2 and len(full.skipped_files) == 1
+    quick = realized_metrics(tmp_path, "iris", now=NOW, labelled_only=True)
+    assert (quick.versions, quick.labels, quick.skipped_files) == ([], 0, [])
+    label(tmp_path, [("a", 0), ("b", 0)], IN)
+    scored = realized_metrics(tmp_path, "iris", now=NOW, labelled_only=True)
+    assert by_version(scored) == by_version(realized_metrics(tmp_path, "iris", now=NOW))
+    assert scored.versions[0].labelled == 2
+
+
 def test_windows_parse_and_refuse_nonsense() -> None:
     assert parse_window("1h") == timedelta(hours=1)
     assert parse_window("30m") == timedelta(minutes=30)

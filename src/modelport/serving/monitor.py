@@ -114,7 +114,8 @@ class Monitoring:
         for w in watched:
             seen = Observation(w.endpoint, w.version)
             try:
-                seen.realized = realized_metrics(self.root, w.endpoint, self.window, now=at)
+                seen.realized = realized_metrics(self.root, w.endpoint, self.window, now=at,
+                                                 labelled_only=True)
                 if w.version is not None and w.profile is not None:
                     seen.drift = self._drift(w, at)
             except Exception as exc:
