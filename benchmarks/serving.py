@@ -23,11 +23,12 @@ on ``make_classification(5000, 20)``, fitted here. Every server is pinned to CPU
 (``taskset -c 0``), ``wrk`` to CPU 1. All servers run for the whole measurement (idle
 when not under load) so the systems can be interleaved: for each concurrency, each
 round measures every system once, in a rotated order, each after 1 s of warm-up
-load; a row is the median over rounds. That way a neighbour's load on a shared machine
-hits every system alike, and the issue's targets, computed as ratios within the run,
-stay meaningful. It prints a table and writes ``benchmarks/results/serving.json`` with
-every raw number. Every process it starts is stopped at the end, also on errors and on
-Ctrl-C/SIGTERM.
+load and only once the system measured before it has stopped working off the requests
+wrk left queued (its CPU time idle); a row is the median over rounds. That way a
+neighbour's load on a shared machine hits every system alike, and the issue's targets,
+computed as ratios within the run, stay meaningful. It prints a table and writes
+``benchmarks/results/serving.json`` with every raw number. Every process it starts is
+stopped at the end, also on errors and on Ctrl-C/SIGTERM.
 """
 
 from __future__ import annotations
@@ -157,6 +158,35 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server's process group (gunicorn's master and
+        worker too), from /proc: the benchmark already needs Linux for taskset."""
+        if self.proc is None:
+            return 0.0
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:  # the process ended while we looked
+                continue
+            fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+            if int(fields[2]) == self.proc.pid:  # pgrp: start_new_session made it the pid
+                total += int(fields[11]) + int(fields[12])  # utime + stime, in ticks
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def settle(self, timeout: float = 15.0) -> None:
+        """Wait until the server stops working off requests wrk gave up on. An unbatched
+        app at c=64 has a second or more of them queued when wrk stops (the forest's
+        Flask p50 is over 1 s), which would land on the next system's measurement."""
+        deadline = time.monotonic() + timeout
+        before = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = self.cpu_seconds()
+            if now - before < 0.01:  # under 5% of a core over 200 ms: idle
+                return
+            before = now
 
     def stop(self) -> None:
         """SIGTERM to the whole group (gunicorn's master and worker), SIGKILL after 15 s."""
@@ -811,6 +841,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
                     url = case.server.url + case.path
                     run_wrk(url, case.lua, c, WARMUP_SECONDS)
                     r = run_wrk(url, case.lua, c, args.duration)
+                    case.server.settle()
                     raw.setdefault((case.key, c), []).append(r)
                     progress(f"  {case.model:6} {case.system:10} {case.protocol:9} "
                              f"{r['rps']:>9,.0f} req/s  p50 {r['p50_us'] / 1e3:7.2f} ms  "
